@@ -1,0 +1,433 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False
+"""The compiled capture core: the C signal handler, the self-pipe wait and the
+frame walker. It is the only module of gmr that touches CPython internals.
+
+Nothing here formats, resolves names or writes files. The walker holds the GIL
+(with the cyclic GC disabled) only while it copies (code object, instruction
+offset) pairs into malloc'd memory; RawCapture hands them out afterwards, one
+thread or greenlet at a time, so the interpreter can switch threads between
+calls. gmr/_capture.pyi is the typed boundary; gmr/_capture_py.py is the
+pure-Python twin with the same names.
+"""
+
+from cpython.object cimport PyObject, PyTypeObject
+from libc.stdlib cimport free, realloc
+from libc.string cimport strerror
+
+IMPLEMENTATION = "compiled"
+
+GREENLET_NOT_STARTED = 0
+GREENLET_SUSPENDED = 1
+GREENLET_RUNNING = 2
+GREENLET_DEAD = 3
+
+cdef enum:
+    # A bound on one stack, so a corrupted chain can never loop for ever.
+    MAX_DEPTH = 1000000
+
+
+# ---------------------------------------------------------------------------
+# Declarations
+# ---------------------------------------------------------------------------
+
+cdef extern from "Python.h":
+    ctypedef struct PyThreadState
+    ctypedef struct PyInterpreterState
+    PyThreadState *PyThreadState_Get()
+    PyInterpreterState *PyThreadState_GetInterpreter(PyThreadState *)
+    PyThreadState *PyInterpreterState_ThreadHead(PyInterpreterState *)
+    PyThreadState *PyThreadState_Next(PyThreadState *)
+    int PyGC_Disable()
+    int PyGC_Enable()
+    int PyType_IsSubtype(PyTypeObject *, PyTypeObject *)
+    void Py_INCREF(PyObject *)
+    void Py_XDECREF(PyObject *)
+    void PyErr_Clear()
+    int PyObject_IsTrue(PyObject *)
+    PyObject *Py_True
+    PyObject *Py_None
+
+cdef extern from "_capture_c.h":
+    ctypedef struct gmr_frame
+    ctypedef int (*gmr_visit_fn)(PyObject *, void *) noexcept
+    # signal handler and self-pipe
+    int gmr_arm(int signum, int write_fd) nogil
+    int gmr_disarm(int signum) nogil
+    int gmr_is_armed(int signum) nogil
+    unsigned long gmr_signal_count() nogil
+    int gmr_wait_readable(int fd, int timeout_ms) nogil
+    long long gmr_now_ns() nogil
+    # frame shims: GIL held, borrowed pointers
+    gmr_frame *gmr_thread_frame(PyThreadState *)
+    gmr_frame *gmr_frame_of_object(PyObject *)
+    gmr_frame *gmr_complete(gmr_frame *)
+    gmr_frame *gmr_older(gmr_frame *)
+    PyObject *gmr_frame_code(gmr_frame *)
+    int gmr_frame_lasti(gmr_frame *)
+    unsigned long gmr_thread_ident(PyThreadState *)
+    unsigned long gmr_thread_native_id(PyThreadState *)
+    void gmr_visit_heap(gmr_visit_fn visit, void *arg)
+    PyObject *gmr_getset_get(PyObject *descriptor, PyObject *obj)
+    int gmr_type_bool(PyObject *type, PyObject *obj)
+
+
+# ---------------------------------------------------------------------------
+# Signal handler and self-pipe
+# ---------------------------------------------------------------------------
+
+cdef _raise_errno(int error, str what):
+    raise OSError(error, f"{what}: {strerror(error).decode()}")
+
+
+def arm(int signum, int write_fd):
+    """Install the C handler for signum; each signal writes one byte to write_fd."""
+    cdef int error = gmr_arm(signum, write_fd)
+    if error:
+        _raise_errno(error, f"cannot install the handler for signal {signum}")
+
+
+def disarm(int signum):
+    """Restore the action the handler replaced (unless it was replaced since)."""
+    cdef int error = gmr_disarm(signum)
+    if error:
+        _raise_errno(error, f"cannot restore the action of signal {signum}")
+
+
+def is_armed(int signum):
+    """Whether gmr's handler is still the installed action for signum."""
+    return bool(gmr_is_armed(signum))
+
+
+def signal_count():
+    """How many signals the handler has seen in this process, ever."""
+    return gmr_signal_count()
+
+
+def wait_readable(int fd, timeout):
+    """Block until fd is readable or timeout seconds pass (None: for ever),
+    without the GIL. Returns whether it is readable."""
+    cdef int timeout_ms = -1 if timeout is None else max(0, <int>(timeout * 1000))
+    cdef int ready
+    with nogil:
+        ready = gmr_wait_readable(fd, timeout_ms)
+    if ready < 0:
+        raise OSError("poll() on the trigger pipe failed")
+    return ready == 1
+
+
+# ---------------------------------------------------------------------------
+# The walker
+# ---------------------------------------------------------------------------
+
+cdef struct Context:
+    unsigned long ident       # thread ident (OS threads only)
+    unsigned long native_id   # kernel thread id, 0 where the interpreter keeps none
+    PyObject *greenlet        # new reference; NULL for an OS thread
+    PyObject *parent          # new reference; NULL when none
+    int state                 # GREENLET_* for greenlets
+    Py_ssize_t first          # index of the innermost frame in RawCapture.frames
+    Py_ssize_t depth          # how many frames, innermost first
+
+cdef struct FrameRecord:
+    PyObject *code            # new reference
+    int lasti                 # byte offset of the current instruction, -1 before the first
+
+cdef struct Found:
+    PyObject **items          # new references to the greenlets found
+    Py_ssize_t count
+    Py_ssize_t capacity
+    PyTypeObject *type        # greenlet.greenlet
+    PyTypeObject *last_other  # one-entry cache: the last type seen that is not a greenlet
+    Py_ssize_t visited        # objects visited
+    int failed                # out of memory
+
+
+# Sizes of the last capture, so the next one rarely reallocates in its pause.
+cdef Py_ssize_t _hint_contexts = 64
+cdef Py_ssize_t _hint_frames = 1024
+cdef Py_ssize_t _hint_greenlets = 64
+
+
+cdef int _grow(void **array, Py_ssize_t *capacity, Py_ssize_t needed, size_t item) noexcept:
+    """Make room for `needed` items. Returns 0, or -1 when out of memory."""
+    cdef Py_ssize_t size = capacity[0]
+    cdef void *grown
+    if needed <= size:
+        return 0
+    while size < needed:
+        size = size * 2 if size else 16
+    grown = realloc(array[0], <size_t>size * item)
+    if grown == NULL:
+        return -1
+    array[0] = grown
+    capacity[0] = size
+    return 0
+
+
+cdef int _visit(PyObject *obj, void *arg) noexcept:
+    """Heap-visit callback: keep every greenlet. GIL held; C only."""
+    cdef Found *found = <Found *>arg
+    cdef PyTypeObject *tp = obj.ob_type
+    found.visited += 1
+    if tp != found.type:
+        if tp == found.last_other:
+            return 1
+        if not PyType_IsSubtype(tp, found.type):
+            found.last_other = tp
+            return 1
+    if _grow(<void **>&found.items, &found.capacity, found.count + 1, sizeof(PyObject *)) < 0:
+        found.failed = 1
+        return 0
+    Py_INCREF(obj)
+    found.items[found.count] = obj
+    found.count += 1
+    return 1
+
+
+cdef class RawCapture:
+    """What one capture copied: OS threads first, then greenlets.
+
+    Owns a new reference to every code object, greenlet and parent it holds;
+    they are released when it is.
+    """
+
+    cdef Context *contexts
+    cdef Py_ssize_t ncontexts
+    cdef Py_ssize_t capacity_contexts
+    cdef FrameRecord *frames
+    cdef Py_ssize_t nframes
+    cdef Py_ssize_t capacity_frames
+    cdef readonly Py_ssize_t threads
+    cdef readonly Py_ssize_t greenlets
+    cdef readonly long long pause_ns
+    cdef readonly Py_ssize_t heap_objects
+    cdef int failed
+
+    def __dealloc__(self):
+        self._release()
+
+    cdef void _release(self) noexcept:
+        cdef Py_ssize_t i
+        for i in range(self.nframes):
+            Py_XDECREF(self.frames[i].code)
+        for i in range(self.ncontexts):
+            Py_XDECREF(self.contexts[i].greenlet)
+            Py_XDECREF(self.contexts[i].parent)
+        free(self.frames)
+        free(self.contexts)
+        self.frames = NULL
+        self.contexts = NULL
+        self.nframes = self.ncontexts = 0
+        self.capacity_frames = self.capacity_contexts = 0
+        self.threads = self.greenlets = 0
+
+    def release(self):
+        """Drop every reference now rather than when the object dies."""
+        self._release()
+
+    # Handing the copy out, after the pause: one context per call, so the
+    # interpreter may switch threads between calls.
+
+    cdef tuple _frames_of(self, Context *context):
+        cdef Py_ssize_t i
+        cdef FrameRecord *record
+        out = []
+        for i in range(context.first, context.first + context.depth):
+            record = &self.frames[i]
+            out.append((<object>record.code, record.lasti))
+        return tuple(out)
+
+    def thread(self, Py_ssize_t index):
+        """(ident, native_id or 0, frames innermost first) of OS thread `index`."""
+        cdef Context *context
+        if index < 0 or index >= self.threads:
+            raise IndexError(index)
+        context = &self.contexts[index]
+        return (context.ident, context.native_id, self._frames_of(context))
+
+    def greenlet(self, Py_ssize_t index):
+        """(greenlet, parent or None, state, frames innermost first) of greenlet `index`."""
+        cdef Context *context
+        if index < 0 or index >= self.greenlets:
+            raise IndexError(index)
+        context = &self.contexts[self.threads + index]
+        parent = <object>context.parent if context.parent != NULL else None
+        return (<object>context.greenlet, parent, context.state, self._frames_of(context))
+
+    cdef Context *_new_context(self) noexcept:
+        cdef Context *context
+        if _grow(<void **>&self.contexts, &self.capacity_contexts, self.ncontexts + 1,
+                 sizeof(Context)) < 0:
+            self.failed = 1
+            return NULL
+        context = &self.contexts[self.ncontexts]
+        self.ncontexts += 1
+        context.ident = context.native_id = 0
+        context.greenlet = context.parent = NULL
+        context.state = 0
+        context.first = self.nframes
+        context.depth = 0
+        return context
+
+    cdef void _copy_stack(self, Context *context, gmr_frame *frame) noexcept:
+        """Copy (code, lasti) from frame outwards. GIL held; no Python allocation."""
+        cdef PyObject *code
+        frame = gmr_complete(frame)
+        while frame != NULL and context.depth < MAX_DEPTH:
+            if _grow(<void **>&self.frames, &self.capacity_frames, self.nframes + 1,
+                     sizeof(FrameRecord)) < 0:
+                self.failed = 1
+                return
+            code = gmr_frame_code(frame)
+            Py_INCREF(code)
+            self.frames[self.nframes].code = code
+            self.frames[self.nframes].lasti = gmr_frame_lasti(frame)
+            self.nframes += 1
+            context.depth += 1
+            frame = gmr_older(frame)
+
+    cdef void _copy_threads(self) noexcept:
+        cdef PyThreadState *me = PyThreadState_Get()
+        cdef PyThreadState *ts = PyInterpreterState_ThreadHead(PyThreadState_GetInterpreter(me))
+        cdef Context *context
+        while ts != NULL:
+            # The capturing thread (the watcher) is not part of the picture.
+            if ts != me:
+                context = self._new_context()
+                if context == NULL:
+                    return
+                context.ident = gmr_thread_ident(ts)
+                context.native_id = gmr_thread_native_id(ts)
+                self._copy_stack(context, gmr_thread_frame(ts))
+                self.threads += 1
+            ts = PyThreadState_Next(ts)
+
+    cdef void _copy_greenlet(self, PyObject *greenlet, PyObject *tp_bool_owner,
+                             PyObject *get_dead, PyObject *get_frame,
+                             PyObject *get_parent) noexcept:
+        """One greenlet: state, parent and, when suspended, its frames. The
+        getters are greenlet's own C getters, called directly."""
+        cdef Context *context = self._new_context()
+        cdef PyObject *value
+        if context == NULL:
+            return
+        Py_INCREF(greenlet)
+        context.greenlet = greenlet
+        context.parent = gmr_getset_get(get_parent, greenlet)
+        if context.parent == NULL:
+            PyErr_Clear()
+        elif context.parent == Py_None:
+            Py_XDECREF(context.parent)
+            context.parent = NULL
+        self.greenlets += 1
+
+        value = gmr_getset_get(get_dead, greenlet)
+        if value == NULL:
+            PyErr_Clear()
+            context.state = GREENLET_DEAD
+            return
+        if value == Py_True:
+            Py_XDECREF(value)
+            context.state = GREENLET_DEAD
+            return
+        Py_XDECREF(value)
+
+        value = gmr_getset_get(get_frame, greenlet)
+        if value == NULL:
+            PyErr_Clear()
+            context.state = GREENLET_DEAD
+            return
+        if value != Py_None:
+            context.state = GREENLET_SUSPENDED
+            self._copy_stack(context, gmr_frame_of_object(value))
+            Py_XDECREF(value)
+            return
+        Py_XDECREF(value)
+        # No saved frame: either running in some thread (its frames are that
+        # thread's) or not started yet. greenlet's truth value is "active".
+        if gmr_type_bool(tp_bool_owner, greenlet) > 0:
+            context.state = GREENLET_RUNNING
+        else:
+            PyErr_Clear()
+            context.state = GREENLET_NOT_STARTED
+
+
+cdef dict _descriptors = {}
+
+
+cdef tuple _greenlet_getters(type greenlet_type):
+    """greenlet's getset descriptors for dead / gr_frame / parent, looked up
+    once, before any pause."""
+    cached = _descriptors.get(greenlet_type)
+    if cached is None:
+        getters = []
+        for name in ("dead", "gr_frame", "parent"):
+            descriptor = greenlet_type.__dict__.get(name)
+            if type(descriptor).__name__ != "getset_descriptor":
+                raise TypeError(f"{greenlet_type!r} has no C getter {name!r}: not a greenlet type")
+            getters.append(descriptor)
+        cached = _descriptors[greenlet_type] = tuple(getters)
+    return cached
+
+
+def capture(greenlet_type=None):
+    """Copy every thread's stack and, given greenlet.greenlet, every greenlet's.
+
+    Holds the GIL, with the cyclic GC disabled, only for the copy; the time it
+    took is RawCapture.pause_ns. The calling thread is left out.
+    """
+    global _hint_contexts, _hint_frames, _hint_greenlets
+    cdef RawCapture raw = RawCapture.__new__(RawCapture)
+    cdef Found found
+    cdef Py_ssize_t i
+    cdef long long start
+    cdef int gc_was_enabled
+    cdef PyObject *get_dead = NULL
+    cdef PyObject *get_frame = NULL
+    cdef PyObject *get_parent = NULL
+
+    if greenlet_type is not None:
+        getters = _greenlet_getters(greenlet_type)
+        get_dead = <PyObject *>getters[0]
+        get_frame = <PyObject *>getters[1]
+        get_parent = <PyObject *>getters[2]
+
+    # Room for what the last capture needed, allocated before the pause.
+    if (_grow(<void **>&raw.contexts, &raw.capacity_contexts, _hint_contexts, sizeof(Context)) < 0
+            or _grow(<void **>&raw.frames, &raw.capacity_frames, _hint_frames,
+                     sizeof(FrameRecord)) < 0):
+        raise MemoryError()
+    found.items = NULL
+    found.count = found.capacity = found.visited = 0
+    found.failed = 0
+    found.last_other = NULL
+    found.type = <PyTypeObject *>greenlet_type if greenlet_type is not None else NULL
+    if found.type != NULL and _grow(<void **>&found.items, &found.capacity, _hint_greenlets,
+                                    sizeof(PyObject *)) < 0:
+        raise MemoryError()
+
+    # ---- the pause: GIL held, no Python allocation, no switch to another thread
+    start = gmr_now_ns()
+    gc_was_enabled = PyGC_Disable()
+    raw._copy_threads()
+    if found.type != NULL:
+        gmr_visit_heap(_visit, &found)
+        for i in range(found.count):
+            raw._copy_greenlet(found.items[i], <PyObject *>greenlet_type,
+                               get_dead, get_frame, get_parent)
+    if gc_was_enabled:
+        PyGC_Enable()
+    raw.pause_ns = gmr_now_ns() - start
+    # ---- end of the pause
+
+    for i in range(found.count):
+        Py_XDECREF(found.items[i])
+    free(found.items)
+    raw.heap_objects = found.visited
+    if raw.failed or found.failed:
+        raw._release()
+        raise MemoryError("out of memory while capturing stacks")
+    _hint_contexts = max(raw.ncontexts + 16, 64)
+    _hint_frames = max(raw.nframes + 256, 1024)
+    _hint_greenlets = max(found.count + 16, 64)
+    return raw

@@ -1,0 +1,164 @@
+"""The pure-Python twin of gmr._capture: the same names and behaviour, built
+on ``signal.signal``, ``sys._current_frames()`` and a ``gc.get_objects()``
+scan. It keeps gmr working where the extension could not be built.
+
+What it cannot do as well: its signal handler is a Python one, so it runs only
+when the main thread executes bytecode (a main thread blocked in C delays the
+report), it can be installed only from the main thread, and its "pause" is
+the duration of the capture, during which other threads may run.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import signal
+import sys
+import time
+from types import CodeType, FrameType
+from typing import Any
+
+from gmr import _originals
+
+IMPLEMENTATION = "pure"
+
+GREENLET_NOT_STARTED = 0
+GREENLET_SUSPENDED = 1
+GREENLET_RUNNING = 2
+GREENLET_DEAD = 3
+
+RawFrames = tuple[tuple[CodeType, int], ...]
+
+# ---------------------------------------------------------------------------
+# Signal handler and self-pipe
+# ---------------------------------------------------------------------------
+
+_signals = 0
+_write_fd = -1
+_armed_pid = 0
+_previous: dict[int, Any] = {}
+
+
+def _handler(signum: int, frame: FrameType | None) -> None:
+    global _signals
+    _signals += 1
+    if _write_fd >= 0 and os.getpid() == _armed_pid:
+        try:
+            _originals.write(_write_fd, b"S")
+        except BlockingIOError:
+            pass  # the pipe is full: a report is already pending
+        except OSError:
+            pass
+    previous = _previous.get(signum)
+    if callable(previous):
+        previous(signum, frame)
+
+
+def arm(signum: int, write_fd: int) -> None:
+    global _write_fd, _armed_pid
+    _write_fd = write_fd
+    _armed_pid = os.getpid()
+    current = signal.getsignal(signum)
+    if current is _handler:
+        return
+    _previous[signum] = current
+    signal.signal(signum, _handler)
+
+
+def disarm(signum: int) -> None:
+    if signal.getsignal(signum) is _handler and signum in _previous:
+        previous = _previous[signum]
+        signal.signal(signum, previous if previous is not None else signal.SIG_DFL)
+    _previous.pop(signum, None)
+
+
+def is_armed(signum: int) -> bool:
+    return signal.getsignal(signum) is _handler
+
+
+def signal_count() -> int:
+    return _signals
+
+
+def wait_readable(fd: int, timeout: float | None) -> bool:
+    return bool(_originals.select([fd], timeout))
+
+
+# ---------------------------------------------------------------------------
+# The walker
+# ---------------------------------------------------------------------------
+
+
+def _stack(frame: FrameType | None) -> RawFrames:
+    out = []
+    while frame is not None:
+        out.append((frame.f_code, frame.f_lasti))
+        frame = frame.f_back
+    return tuple(out)
+
+
+class RawCapture:
+    """What one capture copied: OS threads first, then greenlets."""
+
+    def __init__(self) -> None:
+        self._threads: list[tuple[int, int, RawFrames]] = []
+        self._greenlets: list[tuple[object, object | None, int, RawFrames]] = []
+        self.pause_ns = 0
+        self.heap_objects = 0
+
+    @property
+    def threads(self) -> int:
+        return len(self._threads)
+
+    @property
+    def greenlets(self) -> int:
+        return len(self._greenlets)
+
+    def thread(self, index: int) -> tuple[int, int, RawFrames]:
+        return self._threads[index]
+
+    def greenlet(self, index: int) -> tuple[object, object | None, int, RawFrames]:
+        return self._greenlets[index]
+
+    def release(self) -> None:
+        self._threads.clear()
+        self._greenlets.clear()
+
+
+def _greenlet_state(greenlet_type: Any, greenlet: object) -> tuple[int, FrameType | None]:
+    # greenlet's own descriptors, never a subclass's property of the same name.
+    if greenlet_type.dead.__get__(greenlet):
+        return GREENLET_DEAD, None
+    frame = greenlet_type.gr_frame.__get__(greenlet)
+    if frame is not None:
+        return GREENLET_SUSPENDED, frame
+    if greenlet_type.__bool__(greenlet):
+        return GREENLET_RUNNING, None
+    return GREENLET_NOT_STARTED, None
+
+
+def capture(greenlet_type: type | None = None) -> RawCapture:
+    raw = RawCapture()
+    me = _originals.get_ident()
+    start = time.perf_counter_ns()
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for ident, frame in sys._current_frames().items():
+            if ident != me:
+                raw._threads.append((ident, 0, _stack(frame)))
+        del frame
+        if greenlet_type is not None:
+            heap = gc.get_objects()
+            raw.heap_objects = len(heap)
+            for obj in heap:
+                if isinstance(obj, greenlet_type):
+                    state, top = _greenlet_state(greenlet_type, obj)
+                    parent = greenlet_type.parent.__get__(obj)
+                    raw._greenlets.append((obj, parent, state, _stack(top)))
+            del heap
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    raw.pause_ns = time.perf_counter_ns() - start
+    return raw

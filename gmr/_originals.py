@@ -1,0 +1,60 @@
+"""The OS-level primitives the watcher needs, as they were before any
+monkey-patching. Under eventlet or gevent, ``_thread.start_new_thread`` makes
+green threads and ``os.read`` yields to a hub; the watcher must stay a real OS
+thread whose blocking calls block only itself.
+
+eventlet is asked first: when eventlet did the patching, gevent's
+``get_original`` would hand back eventlet's patched function.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any
+
+
+def original(module: str, name: str) -> Any:
+    """``module.name`` as it was before eventlet or gevent patched it."""
+    patcher = sys.modules.get("eventlet.patcher")
+    if patcher is not None and patcher.is_monkey_patched(_eventlet_name(module)):
+        return getattr(patcher.original(module), name)
+    monkey = sys.modules.get("gevent.monkey")
+    if monkey is not None and monkey.is_module_patched(module):
+        return monkey.get_original(module, name)
+    return getattr(importlib.import_module(module), name)
+
+
+def _eventlet_name(module: str) -> str:
+    # eventlet names the thread module "thread" in is_monkey_patched().
+    return {"_thread": "thread", "threading": "thread"}.get(module, module)
+
+
+def start_new_thread(function: Any, args: tuple[Any, ...]) -> int:
+    starter = original("_thread", "start_new_thread")
+    ident: int = starter(function, args)
+    return ident
+
+
+def get_ident() -> int:
+    ident: int = original("_thread", "get_ident")()
+    return ident
+
+
+def allocate_lock() -> Any:
+    return original("_thread", "allocate_lock")()
+
+
+def read(fd: int, size: int) -> bytes:
+    data: bytes = original("os", "read")(fd, size)
+    return data
+
+
+def write(fd: int, data: bytes) -> int:
+    written: int = original("os", "write")(fd, data)
+    return written
+
+
+def select(rlist: list[int], timeout: float | None) -> list[int]:
+    ready, _, _ = original("select", "select")(rlist, [], [], timeout)
+    return list(ready)

@@ -1,0 +1,205 @@
+"""The snapshot: what one capture saw, as plain frozen dataclasses.
+
+The capture core copies only (code object, instruction offset) pairs while it
+holds the GIL. Everything a person reads (file names, function names, line
+numbers, source lines, thread names) is resolved here, lazily, afterwards.
+"""
+
+from __future__ import annotations
+
+import bisect
+import functools
+import linecache
+import os
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from types import CodeType
+
+from gmr._impl import IMPLEMENTATION, core
+
+GREENLET_STATES = {
+    core.GREENLET_NOT_STARTED: "not started",
+    core.GREENLET_SUSPENDED: "suspended",
+    core.GREENLET_RUNNING: "running",
+    core.GREENLET_DEAD: "dead",
+}
+
+
+@functools.lru_cache(maxsize=16384)
+def _line_table(code: CodeType) -> tuple[tuple[int, ...], tuple[int | None, ...]]:
+    starts: list[int] = []
+    lines: list[int | None] = []
+    for start, _end, line in code.co_lines():
+        starts.append(start)
+        lines.append(line)
+    return tuple(starts), tuple(lines)
+
+
+def line_of(code: CodeType, lasti: int) -> int:
+    """The source line of the instruction at byte offset lasti, as
+    PyCode_Addr2Line gives it (co_firstlineno before the first instruction)."""
+    if lasti < 0:
+        return code.co_firstlineno
+    starts, lines = _line_table(code)
+    index = bisect.bisect_right(starts, lasti) - 1
+    while index >= 0:
+        line = lines[index]
+        if line is not None:
+            return line
+        index -= 1
+    return code.co_firstlineno
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One frame of a stack."""
+
+    #: The code object being executed.
+    code: CodeType
+    #: Byte offset of the instruction being executed; -1 before the first.
+    lasti: int
+
+    @property
+    def filename(self) -> str:
+        """The file the code was compiled from."""
+        return self.code.co_filename
+
+    @property
+    def function(self) -> str:
+        """The function's qualified name where the interpreter keeps one (3.11+)."""
+        return getattr(self.code, "co_qualname", self.code.co_name)
+
+    @property
+    def line(self) -> int:
+        """The line being executed."""
+        return line_of(self.code, self.lasti)
+
+    @property
+    def source(self) -> str:
+        """That line's source text, stripped; empty when the file cannot be read."""
+        return linecache.getline(self.filename, self.line).strip()
+
+
+@dataclass(frozen=True)
+class ThreadStack:
+    """An OS thread and its stack."""
+
+    #: The thread's ident, as threading.get_ident() gives it.
+    ident: int
+    #: The kernel's thread id, or None where it cannot be known.
+    native_id: int | None
+    #: The threading.Thread name, or None for a thread threading does not know.
+    name: str | None
+    #: Whether this is the interpreter's main thread.
+    is_main: bool
+    #: The frames, outermost first (as in a traceback).
+    frames: tuple[Frame, ...]
+
+
+@dataclass(frozen=True)
+class GreenletStack:
+    """A greenlet and, when it is suspended, its stack."""
+
+    #: id() of the greenlet: stable while it lives.
+    id: int
+    #: Qualified name of the greenlet's type (e.g. gevent's Greenlet).
+    type_name: str
+    #: "not started", "suspended", "running" or "dead". A running greenlet's
+    #: frames are those of the thread it runs in.
+    state: str
+    #: id() of the parent greenlet, or None.
+    parent_id: int | None
+    #: The frames, outermost first; empty unless suspended.
+    frames: tuple[Frame, ...]
+    #: The greenlet itself, for sections that want more of it.
+    greenlet: object = field(repr=False, compare=False, default=None)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything one capture saw."""
+
+    #: Wall-clock time of the capture (seconds since the epoch).
+    captured_at: float
+    #: The process that was captured.
+    pid: int
+    #: What asked for it: "signal", "file" or "api".
+    trigger: str
+    #: How many triggers this one capture answers (a burst is coalesced).
+    coalesced: int
+    #: Which capture core ran: "compiled" or "pure".
+    implementation: str
+    #: How long the capture held the GIL, in nanoseconds.
+    pause_ns: int
+    #: Objects the greenlet discovery visited on the GC heap (0 without greenlet).
+    heap_objects: int
+    #: Every OS thread but the one that captured.
+    threads: tuple[ThreadStack, ...]
+    #: Every greenlet on the heap, when greenlet is imported.
+    greenlets: tuple[GreenletStack, ...]
+
+
+def _frames(raw_frames: tuple[tuple[CodeType, int], ...]) -> tuple[Frame, ...]:
+    return tuple(Frame(code, lasti) for code, lasti in reversed(raw_frames))
+
+
+def _type_name(obj: object) -> str:
+    kind = type(obj)
+    return f"{kind.__module__}.{kind.__qualname__}"
+
+
+def take(trigger: str = "api", coalesced: int = 1) -> Snapshot:
+    """Capture every thread and greenlet now, from the calling thread (which is
+    left out), and build the snapshot after the pause."""
+    greenlet_module = sys.modules.get("greenlet")
+    greenlet_type = getattr(greenlet_module, "greenlet", None)
+    captured_at = time.time()
+    raw = core.capture(greenlet_type)
+
+    # threading's table is read as it is, never under its lock: under
+    # eventlet that lock is green and this runs in a real OS thread.
+    known = dict(getattr(threading, "_active", {}))
+    main_ident = threading.main_thread().ident
+    threads = []
+    for index in range(raw.threads):
+        ident, native_id, raw_frames = raw.thread(index)
+        thread = known.get(ident)
+        if not native_id:
+            native_id = getattr(thread, "native_id", None) or 0
+        threads.append(
+            ThreadStack(
+                ident=ident,
+                native_id=native_id or None,
+                name=getattr(thread, "name", None),
+                is_main=ident == main_ident,
+                frames=_frames(raw_frames),
+            )
+        )
+    greenlets = []
+    for index in range(raw.greenlets):
+        greenlet, parent, state, raw_frames = raw.greenlet(index)
+        greenlets.append(
+            GreenletStack(
+                id=id(greenlet),
+                type_name=_type_name(greenlet),
+                state=GREENLET_STATES[state],
+                parent_id=id(parent) if parent is not None else None,
+                frames=_frames(raw_frames),
+                greenlet=greenlet,
+            )
+        )
+    snapshot = Snapshot(
+        captured_at=captured_at,
+        pid=os.getpid(),
+        trigger=trigger,
+        coalesced=coalesced,
+        implementation=IMPLEMENTATION,
+        pause_ns=raw.pause_ns,
+        heap_objects=raw.heap_objects,
+        threads=tuple(threads),
+        greenlets=tuple(greenlets),
+    )
+    raw.release()
+    return snapshot

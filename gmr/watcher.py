@@ -1,0 +1,185 @@
+"""The watcher: a real OS thread that waits for triggers and captures.
+
+Triggers reach it through a self-pipe: the C signal handler writes b"S",
+``request()`` writes b"A". The file trigger is a modification-time check the
+watcher makes every ``interval`` seconds while it waits. It waits in poll()
+without the GIL, drains whatever burst has arrived, captures once, and hands
+the snapshot to its callback, all in its own thread, concurrently with the
+service.
+
+It is started with the original ``_thread.start_new_thread``, so it stays an
+OS thread under eventlet and gevent, and it takes no lock that a
+monkey-patched program could make green.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+from gmr import _originals, snapshot
+from gmr._impl import core
+
+_SIGNAL = b"S"
+_API = b"A"
+_QUIT = b"Q"
+_WAKE = b"W"  # re-read the configuration (a new file trigger)
+
+
+def error_line(message: str) -> None:
+    """One line on stderr, written straight to fd 2: no logging, no locks."""
+    try:
+        _originals.write(2, f"gmr: {message}\n".encode(errors="replace"))
+    except OSError:
+        pass
+
+
+class FileTrigger:
+    """Each change of a file's modification time is one trigger. The baseline
+    is the file itself (or its absence) when watching starts, so a touch right
+    after start-up is not missed, and a deleted and re-created file keeps
+    working."""
+
+    def __init__(self, path: str, interval: float) -> None:
+        self.path = path
+        self.interval = max(0.01, float(interval))
+        self._mtime = self._read()
+
+    def _read(self) -> int | None:
+        try:
+            return os.stat(self.path).st_mtime_ns
+        except OSError:
+            return None
+
+    def fired(self) -> bool:
+        mtime = self._read()
+        changed = mtime is not None and mtime != self._mtime
+        self._mtime = mtime
+        return changed
+
+
+class Watcher:
+    """Waits for triggers in a real OS thread and calls ``on_snapshot`` with
+    one snapshot per burst of them."""
+
+    def __init__(self, on_snapshot: Callable[[snapshot.Snapshot], None]) -> None:
+        self.on_snapshot = on_snapshot
+        self._read_fd, self._write_fd = os.pipe()  # both close-on-exec
+        os.set_blocking(self._write_fd, False)
+        self._signals: set[int] = set()
+        self._file: FileTrigger | None = None
+        self._signal_count = core.signal_count()
+        self._lock = _originals.allocate_lock()
+        self._done = _originals.allocate_lock()
+        self.ident: int | None = None
+        self.reports = 0
+
+    # -- configuration, from any thread --------------------------------------
+
+    def start(self) -> None:
+        with self._lock:
+            if self.ident is not None:
+                return
+            self._done.acquire()
+            self.ident = _originals.start_new_thread(self._run, ())
+
+    @property
+    def running(self) -> bool:
+        return self.ident is not None
+
+    def arm(self, signum: int) -> None:
+        """Install the C signal handler for signum, pointed at this watcher."""
+        core.arm(signum, self._write_fd)
+        self._signals.add(signum)
+
+    def disarm(self, signum: int) -> None:
+        if signum in self._signals:
+            core.disarm(signum)
+            self._signals.discard(signum)
+
+    def is_armed(self, signum: int) -> bool:
+        """Whether the handler for signum is still gmr's (a later
+        ``signal.signal`` silently replaces it)."""
+        return core.is_armed(signum)
+
+    @property
+    def signals(self) -> frozenset[int]:
+        return frozenset(self._signals)
+
+    def watch_file(self, path: str, interval: float) -> None:
+        self._file = FileTrigger(path, interval)
+        self._wake(_WAKE)
+
+    @property
+    def file_trigger(self) -> FileTrigger | None:
+        return self._file
+
+    def request(self) -> None:
+        """Ask for a report now (the API trigger)."""
+        self._wake(_API)
+
+    def stop(self, timeout: float = 2.0) -> bool:
+        """Stop the watcher; returns whether it ended within timeout."""
+        for signum in list(self._signals):
+            try:
+                self.disarm(signum)
+            except OSError:
+                pass
+        if self.ident is None:
+            return True
+        self._wake(_QUIT)
+        ended = bool(self._done.acquire(True, timeout))
+        if ended:
+            self._done.release()
+            self.ident = None
+        return ended
+
+    def _wake(self, byte: bytes) -> None:
+        try:
+            _originals.write(self._write_fd, byte)
+        except BlockingIOError:
+            pass  # the pipe is full: the watcher is awake already
+
+    # -- the thread ----------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            while self._serve_once():
+                pass
+        finally:
+            self._done.release()
+
+    def _serve_once(self) -> bool:
+        file_trigger = self._file
+        timeout = file_trigger.interval if file_trigger is not None else None
+        data = b""
+        try:
+            if core.wait_readable(self._read_fd, timeout):
+                data = _originals.read(self._read_fd, 65536)
+        except OSError as error:
+            error_line(f"watcher cannot wait for triggers: {error}")
+            return False
+        if _QUIT in data:
+            return False
+        signals = core.signal_count()
+        signalled = signals - self._signal_count
+        self._signal_count = signals
+        asked = data.count(_API)
+        from_file = 1 if file_trigger is not None and file_trigger.fired() else 0
+        count = signalled + asked + from_file
+        if not count and _SIGNAL in data:
+            count = 1  # its signal was counted with an earlier burst
+        if not count:
+            return True
+        signal_seen = bool(signalled) or _SIGNAL in data
+        trigger = "signal" if signal_seen else "file" if from_file else "api"
+        self._report(trigger, count)
+        return True
+
+    def _report(self, trigger: str, coalesced: int) -> None:
+        try:
+            captured = snapshot.take(trigger=trigger, coalesced=coalesced)
+            self.on_snapshot(captured)
+            self.reports += 1
+        except Exception as error:  # the service must survive a failed report
+            error_line(f"report failed: {type(error).__name__}: {error}")
