@@ -1,0 +1,39 @@
+"""The switch between the compiled core and its pure twin."""
+
+import importlib
+import os
+import subprocess
+import sys
+
+from conftest import ROOT, compiled_expected
+
+
+def test_compiled_core_loaded() -> None:
+    """Fails when the extension should have been built and loaded, and was not."""
+    from gmr import _impl
+
+    if compiled_expected():
+        assert _impl.IMPLEMENTATION == "compiled", "gmr._capture did not load"
+        importlib.import_module("gmr._capture")
+    else:
+        assert _impl.IMPLEMENTATION == "pure"
+
+
+def test_env_switch_forces_pure() -> None:
+    env = dict(os.environ, GMR_NO_EXTENSIONS="1", PYTHONPATH=str(ROOT))
+    out = subprocess.run(
+        [sys.executable, "-c", "from gmr._impl import IMPLEMENTATION; print(IMPLEMENTATION)"],
+        env=env, capture_output=True, text=True, timeout=60, check=True,
+    )
+    assert out.stdout.strip() == "pure"
+
+
+def test_twins_share_names(core) -> None:  # type: ignore[no-untyped-def]
+    pure = importlib.import_module("gmr._capture_py")
+    for name in ("IMPLEMENTATION", "GREENLET_NOT_STARTED", "GREENLET_SUSPENDED",
+                 "GREENLET_RUNNING", "GREENLET_DEAD", "arm", "disarm", "is_armed",
+                 "signal_count", "wait_readable", "capture", "RawCapture"):
+        assert hasattr(core, name), name
+        assert hasattr(pure, name), name
+    assert [core.GREENLET_NOT_STARTED, core.GREENLET_SUSPENDED, core.GREENLET_RUNNING,
+            core.GREENLET_DEAD] == [0, 1, 2, 3]
