@@ -137,7 +137,7 @@ def _greenlet_state(greenlet_type: Any, greenlet: object) -> tuple[int, FrameTyp
     return GREENLET_NOT_STARTED, None
 
 
-def capture(greenlet_type: type | None = None) -> RawCapture:
+def capture(greenlet_type: Any = None) -> RawCapture:
     raw = RawCapture()
     me = _originals.get_ident()
     start = time.perf_counter_ns()

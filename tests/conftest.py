@@ -110,10 +110,10 @@ class Service:
         return self.process.poll() is None
 
     def finish(self, timeout: float = 30.0) -> tuple[int, str, str]:
-        """Close stdin-less service: wait for exit, return (code, stdout, stderr)."""
+        """Wait for the service to exit; returns (code, stdout, stderr)."""
         out, err = self.process.communicate(timeout=timeout)
-        return (self.process.returncode, "\n".join(self.stdout_lines) + out.decode(errors="replace"),
-                err.decode(errors="replace"))
+        stdout = "\n".join(self.stdout_lines) + out.decode(errors="replace")
+        return self.process.returncode, stdout, err.decode(errors="replace")
 
     def stderr_text(self) -> str:
         if self.process.poll() is None or self.process.stderr is None:

@@ -1,0 +1,38 @@
+# The developer surface. Everything real lives in scripts/ and setup.py.
+PY ?= .venv/3.12/bin/python
+
+.PHONY: build debug sanitize test test-pure test-all bench bench-smoke lint demo clean
+
+build:            ## the extension, in place
+	GMR_REQUIRE_EXTENSION=1 $(PY) setup.py -q build_ext --inplace --force
+
+debug:            ## -O0 -g3 -UNDEBUG, Cython line tracing
+	GMR_DEBUG_BUILD=1 GMR_REQUIRE_EXTENSION=1 $(PY) setup.py -q build_ext --inplace --force
+
+sanitize:         ## AddressSanitizer build (run with LD_PRELOAD=$$(gcc -print-file-name=libasan.so))
+	GMR_SANITIZE=address GMR_REQUIRE_EXTENSION=1 $(PY) setup.py -q build_ext --inplace --force
+
+test: build       ## one Python, both twins
+	$(PY) -m pytest -q
+
+test-pure:        ## one Python, the pure twin only
+	GMR_NO_EXTENSIONS=1 $(PY) -m pytest -q -m "not compiled_only"
+
+test-all:         ## every supported Python, as CI runs it
+	scripts/test
+
+bench: build      ## the benchmark suite, timed
+	$(PY) -m pytest benchmarks
+
+bench-smoke:      ## every benchmark once, untimed
+	$(PY) -m pytest -q benchmarks --benchmark-disable -m "not slow"
+
+lint:
+	$(PY) -m ruff check gmr tests benchmarks examples
+	$(PY) -m mypy
+
+demo:
+	scripts/demo
+
+clean:
+	rm -rf build gmr/_capture.c gmr/*.so gmr/*.html *.egg-info

@@ -1,0 +1,58 @@
+"""The build: the extension is optional unless asked for, and gmr installs
+and runs on the pure twin where it cannot be compiled."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+
+pytestmark = [pytest.mark.compiled_only, pytest.mark.timeout(600)]
+
+
+def _source_copy(tmp_path: Path) -> Path:
+    """The tracked source, without any extension built in place."""
+    files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True,
+                           check=True).stdout.split()
+    source = tmp_path / "src"
+    for name in files:
+        target = source / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if (ROOT / name).is_file():
+            shutil.copy2(ROOT / name, target)
+    return source
+
+
+def _install(source: Path, target: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    environment = dict(os.environ, CC="/bin/false", **env)
+    environment.pop("GMR_NO_EXTENSIONS", None)
+    return subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check",
+         "--no-deps", "--no-build-isolation", "--target", str(target), str(source)],
+        env=environment, capture_output=True, text=True, timeout=540,
+    )
+
+
+def test_install_without_a_compiler_runs_on_the_pure_twin(tmp_path: Path) -> None:
+    source, target = _source_copy(tmp_path), tmp_path / "site"
+    result = _install(source, target)
+    assert result.returncode == 0, result.stderr
+    assert not list((target / "gmr").glob("_capture*.so"))
+    probe = subprocess.run(
+        [sys.executable, "-c", "from gmr._impl import IMPLEMENTATION; print(IMPLEMENTATION)"],
+        env=dict(os.environ, PYTHONPATH=str(target)), cwd=tmp_path,
+        capture_output=True, text=True, timeout=60, check=True,
+    )
+    assert probe.stdout.strip() == "pure"
+
+
+def test_required_extension_makes_a_failed_build_fatal(tmp_path: Path) -> None:
+    source, target = _source_copy(tmp_path), tmp_path / "site"
+    result = _install(source, target, GMR_REQUIRE_EXTENSION="1")
+    assert result.returncode != 0
