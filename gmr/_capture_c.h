@@ -26,11 +26,17 @@
 #  endif
 #  include <internal/pycore_frame.h>
 #endif
-#if PY_VERSION_HEX < 0x030C0000
+/* The GC's generation lists, for gmr_visit_heap. Their layout is the same
+ * from 3.10 to 3.13 (interp->gc.generations[i].head); the free-threaded
+ * build has none and uses the public visitor instead. */
+#if !defined(Py_GIL_DISABLED)
+#  define GMR_WALK_GENERATIONS 1
 #  ifndef Py_BUILD_CORE
 #    define Py_BUILD_CORE 1
 #  endif
-#  undef _PyGC_FINALIZED /* objimpl.h defines it too; pycore_gc.h is the same */
+   /* Python.h's cpython/objimpl.h (3.10-3.12) defines a _PyGC_FINALIZED
+    * macro that would rename pycore_gc.h's inline function of that name. */
+#  undef _PyGC_FINALIZED
 #  include <internal/pycore_interp.h>
 #  include <internal/pycore_gc.h>
 #endif
@@ -329,15 +335,21 @@ gmr_thread_native_id(PyThreadState *ts)
 typedef int (*gmr_visit_fn)(PyObject *, void *);
 
 /* Call visit(object, arg) for every object the cyclic GC tracks, until visit
- * returns 0. 3.12+ has a public API for this; on 3.10 and 3.11 walk the
- * generation lists the same way it does, instead of building the list
- * gc.get_objects() returns. Called with the GIL held and the GC disabled. */
-static void
+ * returns 0. Called with the GIL held and the GC disabled; visit must not run
+ * Python code, allocate Python objects or untrack anything, so the lists
+ * cannot change under the walk and no reference needs to be taken.
+ *
+ * It walks the generation lists itself, exactly as gc.get_objects() and
+ * 3.12's PyUnstable_GC_VisitObjects do, but without what makes the public
+ * visitor cost ~6.3 ns per object instead of ~2.5: an incref and a decref of
+ * every object (a write to each object's cache line, and on 3.12 the
+ * immortality check) and a call through a function pointer it cannot inline.
+ * Being static inline here, with `visit` a constant at its one call site,
+ * the compiler inlines the callback into the loop. */
+static inline void
 gmr_visit_heap(gmr_visit_fn visit, void *arg)
 {
-#if PY_VERSION_HEX >= 0x030C0000
-    PyUnstable_GC_VisitObjects((gcvisitobjects_t)visit, arg);
-#else
+#if defined(GMR_WALK_GENERATIONS)
     struct _gc_runtime_state *gcstate = &PyInterpreterState_Get()->gc;
     int i;
     for (i = 0; i < NUM_GENERATIONS; i++) {
@@ -349,6 +361,8 @@ gmr_visit_heap(gmr_visit_fn visit, void *arg)
             }
         }
     }
+#else
+    PyUnstable_GC_VisitObjects((gcvisitobjects_t)visit, arg);
 #endif
 }
 
