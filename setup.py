@@ -40,7 +40,7 @@ def extensions():
             Extension(
                 "gmr._capture",
                 ["gmr/_capture.pyx"],
-                depends=["gmr/_capture_c.h"],
+                depends=["gmr/_capture_c.h", "gmr/_watchdog_c.h"],
                 include_dirs=["gmr"],
                 extra_compile_args=compile_args,
                 extra_link_args=link_args,

@@ -47,6 +47,14 @@ cdef extern from "Python.h":
     PyObject *Py_True
     PyObject *Py_None
 
+cdef extern from "_watchdog_c.h":
+    int gmr_wd_start(long long limit_ns, int signum, int fd) nogil
+    void gmr_wd_stop() nogil
+    void gmr_wd_forget() nogil
+    void gmr_wd_set_target(const char *directory, const char *prefix) nogil
+    void gmr_wd_waiting(int waiting) nogil
+    unsigned long gmr_wd_dump_count() nogil
+
 cdef extern from "_capture_c.h":
     ctypedef struct gmr_frame
     ctypedef int (*gmr_visit_fn)(PyObject *, void *) noexcept
@@ -110,6 +118,11 @@ def wait_readable(int fd, timeout):
     cdef int ready
     with nogil:
         ready = gmr_wait_readable(fd, timeout_ms)
+        if ready == 1:
+            # From here until the GIL is ours, the watchdog times the wait.
+            gmr_wd_waiting(1)
+    if ready == 1:
+        gmr_wd_waiting(0)
     if ready < 0:
         raise OSError("poll() on the trigger pipe failed")
     return ready == 1
@@ -440,3 +453,43 @@ def capture(greenlet_type=None):
     _hint_frames = max(raw.nframes + 256, 1024)
     _hint_greenlets = max(found.count + 16, 64)
     return raw
+
+
+# ---------------------------------------------------------------------------
+# The watchdog (gmr/_watchdog_c.h): a C thread that never takes the GIL
+# ---------------------------------------------------------------------------
+
+#: This core has a watchdog (the pure twin has none).
+WATCHDOG = True
+
+
+def start_watchdog(double limit, int signum, int fd):
+    """Start (or reconfigure) the watchdog: past `limit` seconds of waiting
+    for the GIL after a trigger, it raises `signum` (faulthandler registered
+    on it, writing to `fd`) at itself to write a degraded report."""
+    cdef int error = gmr_wd_start(<long long>(limit * 1e9), signum, fd)
+    if error:
+        _raise_errno(error, "cannot start the watchdog thread")
+
+
+def stop_watchdog():
+    with nogil:
+        gmr_wd_stop()
+
+
+def forget_watchdog():
+    """In a forked child: the parent's watchdog thread does not exist here."""
+    gmr_wd_forget()
+
+
+def set_degraded_target(str directory, str prefix):
+    """Where a degraded report goes: a file in `directory`, or stderr for ""."""
+    cdef bytes d = directory.encode()
+    cdef bytes p = prefix.encode()
+    gmr_wd_set_target(d, p)
+
+
+def degraded_reports():
+    """How many degraded reports the watchdog has written."""
+    return gmr_wd_dump_count()
+

@@ -162,3 +162,32 @@ def capture(greenlet_type: Any = None) -> RawCapture:
             gc.enable()
     raw.pause_ns = time.perf_counter_ns() - start
     return raw
+
+
+# ---------------------------------------------------------------------------
+# No watchdog: it needs a thread that runs without the GIL, which pure Python
+# cannot have. A report simply waits for the GIL.
+# ---------------------------------------------------------------------------
+
+WATCHDOG = False
+
+
+def start_watchdog(limit: float, signum: int, fd: int) -> None:
+    return None
+
+
+def stop_watchdog() -> None:
+    return None
+
+
+def forget_watchdog() -> None:
+    return None
+
+
+def set_degraded_target(directory: str, prefix: str) -> None:
+    return None
+
+
+def degraded_reports() -> int:
+    return 0
+

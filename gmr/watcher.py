@@ -14,7 +14,9 @@ monkey-patched program could make green.
 
 from __future__ import annotations
 
+import faulthandler
 import os
+import signal
 from collections.abc import Callable
 
 from gmr import _originals, snapshot
@@ -32,6 +34,14 @@ def error_line(message: str) -> None:
         _originals.write(2, f"gmr: {message}\n".encode(errors="replace"))
     except OSError:
         pass
+
+
+def _spare_realtime_signal() -> int:
+    """The highest real-time signal nobody has claimed, for faulthandler."""
+    for signum in range(signal.SIGRTMAX - 1, signal.SIGRTMIN, -1):
+        if signal.getsignal(signum) == signal.SIG_DFL:
+            return signum
+    raise OSError("no spare real-time signal for the watchdog")
 
 
 class FileTrigger:
@@ -73,15 +83,24 @@ class Watcher:
         self._done = _originals.allocate_lock()
         self.ident: int | None = None
         self.reports = 0
+        self._watchdog: tuple[int, int] | None = None
+        self._waiting = _originals.allocate_lock()
 
     # -- configuration, from any thread --------------------------------------
 
-    def start(self) -> None:
+    def start(self, timeout: float = 5.0) -> None:
+        """Start the thread, and return once it is waiting for triggers: a
+        service that gets stuck in C right after start-up must find the
+        watcher already in its wait, where it needs no GIL."""
         with self._lock:
             if self.ident is not None:
                 return
             self._done.acquire()
+            self._waiting = _originals.allocate_lock()
+            self._waiting.acquire()
             self.ident = _originals.start_new_thread(self._run, ())
+            if not self._waiting.acquire(True, timeout):
+                error_line(f"the watcher thread did not start within {timeout} s")
 
     @property
     def running(self) -> bool:
@@ -114,12 +133,39 @@ class Watcher:
     def file_trigger(self) -> FileTrigger | None:
         return self._file
 
+    def enable_watchdog(self, limit: float, directory: str | None, prefix: str) -> bool:
+        """After a trigger, past `limit` seconds without the GIL (a C call
+        holds it), write a degraded report (faulthandler's all-threads dump,
+        which needs no GIL) into `directory`, or to stderr for None; the full
+        report follows once the GIL is free. False where the core has no
+        watchdog (the pure twin)."""
+        if not core.WATCHDOG:
+            return False
+        if self._watchdog is None:
+            signum = _spare_realtime_signal()
+            fd = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
+            faulthandler.register(signum, file=fd, all_threads=True, chain=False)
+            self._watchdog = (signum, fd)
+        core.set_degraded_target(directory or "", prefix)
+        core.start_watchdog(limit, *self._watchdog)
+        return True
+
+    def disable_watchdog(self) -> None:
+        if self._watchdog is None:
+            return
+        core.stop_watchdog()
+        signum, fd = self._watchdog
+        faulthandler.unregister(signum)
+        os.close(fd)
+        self._watchdog = None
+
     def request(self) -> None:
         """Ask for a report now (the API trigger)."""
         self._wake(_API)
 
     def stop(self, timeout: float = 2.0) -> bool:
         """Stop the watcher; returns whether it ended within timeout."""
+        self.disable_watchdog()
         for signum in list(self._signals):
             try:
                 self.disarm(signum)
@@ -144,6 +190,7 @@ class Watcher:
 
     def _run(self) -> None:
         try:
+            self._waiting.release()
             while self._serve_once():
                 pass
         finally:

@@ -7,10 +7,12 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
+from typing import IO
 
 import pytest
 
@@ -54,7 +56,10 @@ def twin_env(request: pytest.FixtureRequest) -> dict[str, str]:
 
 class Service:
     """A real subprocess running one of tests/programs: started, waited for
-    (it prints "ready" on stdout), signalled, and always cleaned up."""
+    (it prints "ready" on stdout), signalled, and always cleaned up.
+
+    A reader thread per stream collects lines as they come, so a wait sees a
+    line the moment the program prints it."""
 
     def __init__(self, argv: list[str], env: dict[str, str], cwd: Path | None = None) -> None:
         self.argv = argv
@@ -67,37 +72,49 @@ class Service:
             stderr=subprocess.PIPE,
         )
         self.stdout_lines: list[str] = []
+        self.stderr_lines: list[str] = []
+        self._seen = 0  # stdout lines already returned by wait_for_line
+        self._changed = threading.Condition()
+        self._readers = [
+            threading.Thread(target=self._collect, args=(self.process.stdout, self.stdout_lines),
+                             daemon=True),
+            threading.Thread(target=self._collect, args=(self.process.stderr, self.stderr_lines),
+                             daemon=True),
+        ]
+        for reader in self._readers:
+            reader.start()
+
+    def _collect(self, stream: IO[bytes], lines: list[str]) -> None:
+        for raw in iter(stream.readline, b""):
+            with self._changed:
+                lines.append(raw.decode(errors="replace").rstrip("\n"))
+                self._changed.notify_all()
+        with self._changed:
+            self._changed.notify_all()
 
     @property
     def pid(self) -> int:
         return self.process.pid
 
     def wait_for_line(self, prefix: str, timeout: float = 30.0) -> str:
-        """The next stdout line that starts with prefix (others are kept)."""
-        import selectors
-
-        assert self.process.stdout is not None
+        """The next stdout line that starts with prefix (earlier lines are
+        passed over, and stay in stdout_lines)."""
         deadline = time.monotonic() + timeout
-        selector = selectors.DefaultSelector()
-        selector.register(self.process.stdout, selectors.EVENT_READ)
-        try:
+        with self._changed:
             while True:
+                while self._seen < len(self.stdout_lines):
+                    line = self.stdout_lines[self._seen]
+                    self._seen += 1
+                    if line.startswith(prefix):
+                        return line
+                if not self._readers[0].is_alive():
+                    raise EOFError(f"{self.argv} ended its output before {prefix!r}; "
+                                   f"stderr: {self.stderr_text()}")
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise TimeoutError(f"no line {prefix!r} from {self.argv} in {timeout}s; "
                                        f"stdout so far: {self.stdout_lines}")
-                if not selector.select(remaining):
-                    continue
-                raw = self.process.stdout.readline()
-                if not raw:
-                    raise EOFError(f"{self.argv} exited ({self.process.wait(5)}) before "
-                                   f"{prefix!r}; stderr: {self.stderr_text()}")
-                line = raw.decode(errors="replace").rstrip("\n")
-                self.stdout_lines.append(line)
-                if line.startswith(prefix):
-                    return line
-        finally:
-            selector.close()
+                self._changed.wait(remaining)
 
     def ready(self, timeout: float = 30.0) -> Service:
         self.wait_for_line("ready", timeout)
@@ -111,14 +128,14 @@ class Service:
 
     def finish(self, timeout: float = 30.0) -> tuple[int, str, str]:
         """Wait for the service to exit; returns (code, stdout, stderr)."""
-        out, err = self.process.communicate(timeout=timeout)
-        stdout = "\n".join(self.stdout_lines) + out.decode(errors="replace")
-        return self.process.returncode, stdout, err.decode(errors="replace")
+        code = self.process.wait(timeout)
+        for reader in self._readers:
+            reader.join(timeout)
+        return code, "\n".join(self.stdout_lines), self.stderr_text()
 
     def stderr_text(self) -> str:
-        if self.process.poll() is None or self.process.stderr is None:
-            return ""
-        return self.process.stderr.read().decode(errors="replace")
+        with self._changed:
+            return "\n".join(self.stderr_lines)
 
     def cleanup(self) -> None:
         if self.process.poll() is None:
@@ -128,6 +145,8 @@ class Service:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(5)
+        for reader in self._readers:
+            reader.join(5)
         for stream in (self.process.stdout, self.process.stderr):
             if stream is not None:
                 stream.close()

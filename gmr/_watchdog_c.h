@@ -1,0 +1,281 @@
+/* gmr/_watchdog_c.h: the watchdog, a C thread that never takes the GIL.
+ *
+ * When a trigger has arrived and the watcher has been waiting for the GIL
+ * longer than the limit (a C call is holding it), the watchdog writes a
+ * degraded report where the full one would go: a header that says why, then
+ * every thread's traceback written by faulthandler, which reads thread
+ * states without the GIL. faulthandler is registered (from Python, with the
+ * GIL) on a spare real-time signal and a file descriptor of ours; here that
+ * descriptor is pointed at the target with dup2() and the signal is raised
+ * at this very thread, so the dump runs synchronously, here.
+ *
+ * Plain C because it must never run Python code or take the GIL. All state
+ * is guarded by gmr_wd_mutex.
+ */
+#ifndef GMR_WATCHDOG_C_H
+#define GMR_WATCHDOG_C_H
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static pthread_mutex_t gmr_wd_mutex = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gmr_wd_cond;
+static pthread_t gmr_wd_thread;
+static int gmr_wd_running = 0;
+static long long gmr_wd_limit_ns = 1000000000LL;
+/* When the watcher began waiting for the GIL (CLOCK_MONOTONIC ns), 0 if not. */
+static long long gmr_wd_waiting_since = 0;
+/* The real-time signal faulthandler is registered on, and its descriptor. */
+static int gmr_wd_signal = 0;
+static int gmr_wd_fd = -1;
+/* Where the full report would go: a directory, or "" for stderr. */
+static char gmr_wd_directory[PATH_MAX];
+static char gmr_wd_prefix[256];
+static unsigned long gmr_wd_dumps = 0;
+
+static long long
+gmr_wd_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static void
+gmr_wd_write(int fd, const char *text)
+{
+    size_t left = strlen(text);
+    while (left > 0) {
+        ssize_t written = write(fd, text, left);
+        if (written < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return;
+        }
+        text += written;
+        left -= (size_t)written;
+    }
+}
+
+/* Open a new report file in the directory, as the sinks name them, with a
+ * "_degraded" suffix; written under a hidden temporary name first. Returns
+ * the descriptor (and the names), or -1. */
+static int
+gmr_wd_open_file(char *temporary, char *final, size_t size)
+{
+    char stamp[32];
+    struct tm utc;
+    time_t now = time(NULL);
+    int attempt, fd;
+
+    gmtime_r(&now, &utc);
+    strftime(stamp, sizeof(stamp), "%Y%m%d%H%M%S", &utc);
+    for (attempt = 0; attempt < 100; attempt++) {
+        char suffix[16] = "";
+        if (attempt) {
+            snprintf(suffix, sizeof(suffix), ".%d", attempt);
+        }
+        snprintf(final, size, "%s/%s_gurumeditation_%s_degraded%s", gmr_wd_directory,
+                 gmr_wd_prefix, stamp, suffix);
+        if (access(final, F_OK) == 0) {
+            continue;
+        }
+        snprintf(temporary, size, "%s/.%s_gurumeditation_%s_degraded%s.tmp", gmr_wd_directory,
+                 gmr_wd_prefix, stamp, suffix);
+        fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd >= 0 || errno != EEXIST) {
+            return fd;
+        }
+    }
+    return -1;
+}
+
+/* Write one degraded report. Called in the watchdog thread, mutex not held. */
+static void
+gmr_wd_dump(long long waited_ns, int signum, int target_fd)
+{
+    char temporary[PATH_MAX + 512], final[PATH_MAX + 512], header[PATH_MAX + 512];
+    int fd = 2, to_file = gmr_wd_directory[0] != '\0';
+    int devnull;
+
+    if (to_file) {
+        fd = gmr_wd_open_file(temporary, final, sizeof(final));
+        if (fd < 0) {
+            snprintf(header, sizeof(header),
+                     "gmr: cannot write a degraded report in %s: %s\n", gmr_wd_directory,
+                     strerror(errno));
+            gmr_wd_write(2, header);
+            fd = 2;
+            to_file = 0;
+        }
+    }
+    snprintf(header, sizeof(header),
+             "========================================================================\n"
+             "====               Guru Meditation (DEGRADED REPORT)                ====\n"
+             "========================================================================\n"
+             "The GIL has not been available for %lld ms: a C call is holding it.\n"
+             "These stacks were read without the GIL (faulthandler); the full report\n"
+             "follows once the GIL is free.\n\n",
+             waited_ns / 1000000LL);
+    gmr_wd_write(fd, header);
+    if (dup2(fd, target_fd) >= 0) {
+        /* faulthandler's handler runs here, synchronously, and writes to target_fd. */
+        pthread_kill(pthread_self(), signum);
+    }
+    gmr_wd_write(fd, "\n==== end of degraded report ====\n");
+    devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    if (devnull >= 0) {
+        dup2(devnull, target_fd);
+        close(devnull);
+    }
+    if (to_file) {
+        fsync(fd);
+        close(fd);
+        if (rename(temporary, final) != 0) {
+            unlink(temporary);
+        }
+    }
+}
+
+static void *
+gmr_wd_main(void *unused)
+{
+    sigset_t blocked;
+    (void)unused;
+    /* Only faulthandler's signal may land here: the service's signals
+     * (SIGUSR2 included) go to threads that can serve them. */
+    sigfillset(&blocked);
+    sigdelset(&blocked, gmr_wd_signal);
+    pthread_sigmask(SIG_SETMASK, &blocked, NULL);
+
+    pthread_mutex_lock(&gmr_wd_mutex);
+    while (gmr_wd_running) {
+        long long episode, deadline;
+        while (gmr_wd_running && gmr_wd_waiting_since == 0) {
+            pthread_cond_wait(&gmr_wd_cond, &gmr_wd_mutex);
+        }
+        if (!gmr_wd_running) {
+            break;
+        }
+        episode = gmr_wd_waiting_since;
+        deadline = episode + gmr_wd_limit_ns;
+        while (gmr_wd_running && gmr_wd_waiting_since == episode && gmr_wd_now() < deadline) {
+            struct timespec until;
+            until.tv_sec = (time_t)(deadline / 1000000000LL);
+            until.tv_nsec = (long)(deadline % 1000000000LL);
+            pthread_cond_timedwait(&gmr_wd_cond, &gmr_wd_mutex, &until);
+        }
+        if (gmr_wd_running && gmr_wd_waiting_since == episode) {
+            int signum = gmr_wd_signal, fd = gmr_wd_fd;
+            long long waited = gmr_wd_now() - episode;
+            gmr_wd_dumps++;
+            pthread_mutex_unlock(&gmr_wd_mutex);
+            gmr_wd_dump(waited, signum, fd);
+            pthread_mutex_lock(&gmr_wd_mutex);
+            /* One degraded report per stuck episode. */
+            while (gmr_wd_running && gmr_wd_waiting_since == episode) {
+                pthread_cond_wait(&gmr_wd_cond, &gmr_wd_mutex);
+            }
+        }
+    }
+    pthread_mutex_unlock(&gmr_wd_mutex);
+    return NULL;
+}
+
+/* Start the watchdog (or update it when running). Returns 0 or an errno. */
+static int
+gmr_wd_start(long long limit_ns, int signum, int fd)
+{
+    int error = 0;
+    pthread_mutex_lock(&gmr_wd_mutex);
+    gmr_wd_limit_ns = limit_ns;
+    gmr_wd_signal = signum;
+    gmr_wd_fd = fd;
+    if (!gmr_wd_running) {
+        pthread_condattr_t attributes;
+        sigset_t all, previous;
+        pthread_condattr_init(&attributes);
+        pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC);
+        pthread_cond_init(&gmr_wd_cond, &attributes);
+        pthread_condattr_destroy(&attributes);
+        gmr_wd_waiting_since = 0;
+        gmr_wd_running = 1;
+        /* Created with every signal blocked, so none lands in it before
+         * gmr_wd_main sets its mask. */
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &previous);
+        error = pthread_create(&gmr_wd_thread, NULL, gmr_wd_main, NULL);
+        pthread_sigmask(SIG_SETMASK, &previous, NULL);
+        if (error) {
+            gmr_wd_running = 0;
+        }
+    }
+    pthread_mutex_unlock(&gmr_wd_mutex);
+    return error;
+}
+
+static void
+gmr_wd_stop(void)
+{
+    int was_running;
+    pthread_mutex_lock(&gmr_wd_mutex);
+    was_running = gmr_wd_running;
+    gmr_wd_running = 0;
+    pthread_cond_broadcast(&gmr_wd_cond);
+    pthread_mutex_unlock(&gmr_wd_mutex);
+    if (was_running) {
+        pthread_join(gmr_wd_thread, NULL);
+    }
+}
+
+/* A forked child has no watchdog thread: forget the parent's, without
+ * joining a thread that does not exist here. */
+static void
+gmr_wd_forget(void)
+{
+    pthread_mutex_init(&gmr_wd_mutex, NULL);
+    gmr_wd_running = 0;
+    gmr_wd_waiting_since = 0;
+}
+
+static void
+gmr_wd_set_target(const char *directory, const char *prefix)
+{
+    pthread_mutex_lock(&gmr_wd_mutex);
+    snprintf(gmr_wd_directory, sizeof(gmr_wd_directory), "%s", directory);
+    snprintf(gmr_wd_prefix, sizeof(gmr_wd_prefix), "%s", prefix);
+    pthread_mutex_unlock(&gmr_wd_mutex);
+}
+
+/* The watcher is about to take the GIL to serve a trigger (called without it). */
+static void
+gmr_wd_waiting(int waiting)
+{
+    pthread_mutex_lock(&gmr_wd_mutex);
+    if (gmr_wd_running) {
+        gmr_wd_waiting_since = waiting ? gmr_wd_now() : 0;
+        pthread_cond_broadcast(&gmr_wd_cond);
+    }
+    pthread_mutex_unlock(&gmr_wd_mutex);
+}
+
+static unsigned long
+gmr_wd_dump_count(void)
+{
+    unsigned long dumps;
+    pthread_mutex_lock(&gmr_wd_mutex);
+    dumps = gmr_wd_dumps;
+    pthread_mutex_unlock(&gmr_wd_mutex);
+    return dumps;
+}
+
+#endif /* GMR_WATCHDOG_C_H */

@@ -1,0 +1,55 @@
+"""A C call holds the GIL: the watchdog writes a degraded report without it,
+then the full report comes once the GIL is free."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def _wait_for(predicate, timeout: float):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.02)
+    return predicate()
+
+
+def test_degraded_report_while_a_c_call_holds_the_gil(service, twin_env, tmp_path: Path) -> None:
+    svc = service("watchdog_stuck.py", str(tmp_path), "3")
+    has_watchdog = svc.wait_for_line("watchdog").split()[1] == "True"
+    svc.ready()
+    svc.wait_for_line("blocking")
+    time.sleep(0.2)  # the main thread is now inside the C call, holding the GIL
+    sent = time.monotonic()
+    svc.kill()
+    if twin_env["GMR_TEST_TWIN"] == "py":
+        # The pure twin has no thread without the GIL: nothing until it is free.
+        assert not has_watchdog
+        code, stdout, stderr = svc.finish(20)
+        assert code == 0, stderr
+        assert "released" in stdout and "captured main-at=" in stdout
+        assert not list(tmp_path.iterdir())
+        return
+    assert has_watchdog
+    degraded = _wait_for(lambda: list(tmp_path.glob("stuck_gurumeditation_*_degraded*")), 2.5)
+    assert degraded, "no degraded report while the GIL was held"
+    arrived = time.monotonic() - sent
+    assert svc.alive(), "the service must survive"
+    assert svc.stdout_lines[-1] == "blocking", "degraded report came before the GIL was free"
+    text = degraded[0].read_text()
+    assert "DEGRADED REPORT" in text and "a C call is holding it" in text
+    assert "hold_the_gil" in text and "watchdog_stuck.py" in text
+    assert degraded[0].stat().st_mode & 0o777 == 0o600
+    assert not list(tmp_path.glob(".*.tmp"))
+    # Then the full capture, once the GIL is back, shows where main was.
+    code, stdout, stderr = svc.finish(20)
+    assert code == 0, stderr
+    assert any(line.startswith("captured main-at=") for line in stdout.splitlines())
+    assert arrived < 2.5
