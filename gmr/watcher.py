@@ -14,9 +14,12 @@ monkey-patched program could make green.
 
 from __future__ import annotations
 
+import atexit
 import faulthandler
 import os
 import signal
+import time
+import weakref
 from collections.abc import Callable
 
 from gmr import _originals, snapshot
@@ -72,19 +75,31 @@ class Watcher:
     """Waits for triggers in a real OS thread and calls ``on_snapshot`` with
     one snapshot per burst of them."""
 
-    def __init__(self, on_snapshot: Callable[[snapshot.Snapshot], None]) -> None:
+    def __init__(self, on_snapshot: Callable[[snapshot.Snapshot], None],
+                 min_interval: float = 0.5) -> None:
         self.on_snapshot = on_snapshot
-        self._read_fd, self._write_fd = os.pipe()  # both close-on-exec
-        os.set_blocking(self._write_fd, False)
+        #: Triggers closer than this to the last report wait for it to pass
+        #: and are answered together: a storm of signals is a few reports.
+        self.min_interval = min_interval
         self._signals: set[int] = set()
         self._file: FileTrigger | None = None
+        self._watchdog: tuple[int, int] | None = None
+        self._watchdog_config: tuple[float, str | None, str] | None = None
+        self.reports = 0
+        self._fresh_process_state()
+        _watchers.add(self)
+
+    def _fresh_process_state(self) -> None:
+        """The pipe, locks and thread of this process (after a fork, the
+        child's own: it must not read its parent's pipe)."""
+        self._read_fd, self._write_fd = os.pipe()  # both close-on-exec
+        os.set_blocking(self._write_fd, False)
         self._signal_count = core.signal_count()
         self._lock = _originals.allocate_lock()
         self._done = _originals.allocate_lock()
-        self.ident: int | None = None
-        self.reports = 0
-        self._watchdog: tuple[int, int] | None = None
         self._waiting = _originals.allocate_lock()
+        self._last_report = -1e9
+        self.ident: int | None = None
 
     # -- configuration, from any thread --------------------------------------
 
@@ -109,17 +124,39 @@ class Watcher:
     def arm(self, signum: int) -> None:
         """Install the C signal handler for signum, pointed at this watcher."""
         core.arm(signum, self._write_fd)
-        self._signals.add(signum)
+        self._signals.add(int(signum))
 
     def disarm(self, signum: int) -> None:
-        if signum in self._signals:
+        if int(signum) in self._signals:
             core.disarm(signum)
-            self._signals.discard(signum)
+            self._signals.discard(int(signum))
 
     def is_armed(self, signum: int) -> bool:
         """Whether the handler for signum is still gmr's (a later
         ``signal.signal`` silently replaces it)."""
         return core.is_armed(signum)
+
+    def displaced(self) -> list[int]:
+        """The signals this watcher armed whose handler someone has replaced."""
+        return sorted(signum for signum in self._signals if not core.is_armed(signum))
+
+    def rearm(self) -> None:
+        """Make this process's own watcher again: a new pipe, the handlers
+        pointed at it for this pid, a new thread, a new watchdog. Run in a
+        forked child by os.register_at_fork, and by gmr.rearm() for servers
+        that fork without running those hooks. Also re-installs a handler
+        that the application displaced."""
+        if self._watchdog is not None:
+            core.forget_watchdog()
+            self._watchdog = None
+        self._fresh_process_state()
+        for signum in self._signals:
+            core.arm(signum, self._write_fd)
+        if self._file is not None:
+            self._file = FileTrigger(self._file.path, self._file.interval)
+        if self._watchdog_config is not None:
+            self.enable_watchdog(*self._watchdog_config)
+        self.start()
 
     @property
     def signals(self) -> frozenset[int]:
@@ -141,6 +178,7 @@ class Watcher:
         watchdog (the pure twin)."""
         if not core.WATCHDOG:
             return False
+        self._watchdog_config = (limit, directory, prefix)
         if self._watchdog is None:
             signum = _spare_realtime_signal()
             fd = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
@@ -220,8 +258,28 @@ class Watcher:
             return True
         signal_seen = bool(signalled) or _SIGNAL in data
         trigger = "signal" if signal_seen else "file" if from_file else "api"
+        wait = self._last_report + self.min_interval - time.monotonic()
+        if wait > 0:
+            # A storm: let it pass, then answer all of it with one report.
+            _originals.original("time", "sleep")(wait)
+            count += self._drain()
+        self._last_report = time.monotonic()
         self._report(trigger, count)
         return True
+
+    def _drain(self) -> int:
+        """How many triggers arrived meanwhile; they join the coming report."""
+        extra = 0
+        while core.wait_readable(self._read_fd, 0):
+            data = _originals.read(self._read_fd, 65536)
+            extra += data.count(_API)
+            if _QUIT in data:
+                self._wake(_QUIT)  # seen again on the next wait, after this report
+                break
+        signals = core.signal_count()
+        extra += signals - self._signal_count
+        self._signal_count = signals
+        return extra
 
     def _report(self, trigger: str, coalesced: int) -> None:
         try:
@@ -230,3 +288,26 @@ class Watcher:
             self.reports += 1
         except Exception as error:  # the service must survive a failed report
             error_line(f"report failed: {type(error).__name__}: {error}")
+
+
+# Every watcher of this process, for the fork and exit hooks.
+_watchers: weakref.WeakSet[Watcher] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for watcher in list(_watchers):
+        if watcher.running:
+            try:
+                watcher.rearm()
+            except Exception as error:  # a child must survive its gmr
+                error_line(f"cannot re-arm after fork: {type(error).__name__}: {error}")
+
+
+def _at_exit() -> None:
+    for watcher in list(_watchers):
+        watcher.stop(timeout=1.0)
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+atexit.register(_at_exit)
+

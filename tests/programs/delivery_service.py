@@ -1,0 +1,93 @@
+"""A service for delivery tests: the watcher prints one line per report
+("report <pid> <trigger> x<count> main-at=<function>").
+
+argv[1] is what the main thread does after "ready":
+  sleep      time.sleep in a loop
+  read       a blocking os.read on a pipe nobody writes
+  fork       fork a child that waits for a signal, then reports "child <pid>"
+  storm      send itself 10,000 SIGUSR2, then idle
+  churn      start and end threads continuously while idling
+  displace   replace gmr's handler with signal.signal, then idle
+"""
+
+import os
+import signal
+import sys
+import threading
+import time
+
+from gmr import snapshot, watcher
+
+mode = sys.argv[1]
+
+
+def report(captured: snapshot.Snapshot) -> None:
+    main = [t for t in captured.threads if t.is_main]
+    where = main[0].frames[-1].function if main and main[0].frames else "-"
+    print(f"report {captured.pid} {captured.trigger} x{captured.coalesced} main-at={where}",
+          flush=True)
+
+
+w = watcher.Watcher(report)
+w.start()
+w.arm(signal.SIGUSR2)
+
+
+def idle(seconds: float = 30.0) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def tasks() -> int:
+    return len(os.listdir("/proc/self/task"))
+
+
+print("ready", flush=True)
+if mode == "sleep":
+    idle()
+elif mode == "read":
+    r, _w = os.pipe()
+    os.read(r, 1)
+elif mode == "fork":
+    pid = os.fork()
+    if pid == 0:
+        print(f"child {os.getpid()}", flush=True)
+        idle(5)
+        os._exit(0)
+    idle()
+elif mode == "storm":
+    before = (fds(), tasks())
+    for _ in range(10000):
+        os.kill(os.getpid(), signal.SIGUSR2)
+    print("storm sent", flush=True)
+    time.sleep(2.0)
+    print(f"after reports={w.reports} fds={before[0]}->{fds()} tasks={before[1]}->{tasks()}",
+          flush=True)
+    idle()
+elif mode == "churn":
+    stop = threading.Event()
+
+    def short_lived() -> None:
+        time.sleep(0.001)
+
+    def churner() -> None:
+        while not stop.is_set():
+            batch = [threading.Thread(target=short_lived) for _ in range(8)]
+            for thread in batch:
+                thread.start()
+            for thread in batch:
+                thread.join()
+
+    churners = [threading.Thread(target=churner) for _ in range(2)]
+    for thread in churners:
+        thread.start()
+    idle()
+elif mode == "displace":
+    signal.signal(signal.SIGUSR2, lambda *_: print("application handler", flush=True))
+    print(f"displaced {w.displaced()}", flush=True)
+    idle()

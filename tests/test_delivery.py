@@ -1,0 +1,94 @@
+"""Triggers are served whatever the service is doing: real signals to real
+processes, under fork, storms, thread churn and a displaced handler."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import platform
+import signal
+import time
+
+import pytest
+
+pytestmark = pytest.mark.timeout(90)
+
+
+def _reports(svc, count: int, timeout: float = 10.0) -> list[str]:  # type: ignore[no-untyped-def]
+    return [svc.wait_for_line("report", timeout) for _ in range(count)]
+
+
+def test_signal_while_main_sleeps(service) -> None:  # type: ignore[no-untyped-def]
+    svc = service("delivery_service.py", "sleep").ready()
+    svc.kill()
+    (line,) = _reports(svc, 1)
+    assert f"report {svc.pid} signal x1" in line
+
+
+def test_signal_while_main_blocks_in_read(service) -> None:  # type: ignore[no-untyped-def]
+    """Main sits in a blocking read(): the compiled handler wakes the watcher
+    directly; the pure twin's Python handler runs when read() sees EINTR."""
+    svc = service("delivery_service.py", "read").ready()
+    time.sleep(0.2)
+    svc.kill()
+    (line,) = _reports(svc, 1)
+    assert "main-at=<module>" in line
+    assert svc.alive()
+
+
+def _tgkill(pid: int, tid: int, signum: int) -> int:
+    """A signal to one thread of another process (SYS_tgkill)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    return int(libc.syscall(234 if platform.machine() == "x86_64" else 131, pid, tid, signum))
+
+
+def test_signal_to_any_thread_is_served(service) -> None:  # type: ignore[no-untyped-def]
+    """Whichever thread the kernel picks (here: each in turn, chosen with
+    tgkill, while threads churn), the report comes."""
+    svc = service("delivery_service.py", "churn").ready()
+    time.sleep(0.2)
+    tids = sorted(int(tid) for tid in os.listdir(f"/proc/{svc.pid}/task"))
+    served = 0
+    for tid in tids:
+        if _tgkill(svc.pid, tid, signal.SIGUSR2) != 0:
+            continue  # a churning thread that has just ended
+        svc.wait_for_line("report", 10)
+        served += 1
+        time.sleep(0.6)  # past the storm interval
+    assert served >= 2, tids
+    assert svc.alive()
+
+
+def test_forked_child_rearms_and_parent_keeps_reporting(service) -> None:  # type: ignore[no-untyped-def]
+    svc = service("delivery_service.py", "fork").ready()
+    child = int(svc.wait_for_line("child").split()[1])
+    time.sleep(0.2)
+    os.kill(child, signal.SIGUSR2)
+    line = svc.wait_for_line("report", 10)
+    assert line.startswith(f"report {child} signal"), line
+    time.sleep(0.6)
+    svc.kill()
+    line = svc.wait_for_line("report", 10)
+    assert line.startswith(f"report {svc.pid} signal"), line
+
+
+def test_storm_gives_a_handful_of_reports_and_no_leak(service) -> None:  # type: ignore[no-untyped-def]
+    svc = service("delivery_service.py", "storm").ready()
+    svc.wait_for_line("storm sent", 30)
+    after = svc.wait_for_line("after", 30)
+    fields = dict(part.split("=") for part in after.split()[1:])
+    assert 1 <= int(fields["reports"]) <= 5
+    fds_before, fds_after = fields["fds"].split("->")
+    tasks_before, tasks_after = fields["tasks"].split("->")
+    assert fds_before == fds_after and tasks_before == tasks_after
+    counts = [int(line.split()[3][1:]) for line in svc.stdout_lines if line.startswith("report")]
+    assert sum(counts) == 10000
+    svc.kill()
+    assert svc.wait_for_line("report", 10)
+
+
+def test_displaced_handler_is_detected(service) -> None:  # type: ignore[no-untyped-def]
+    svc = service("delivery_service.py", "displace").ready()
+    assert svc.wait_for_line("displaced") == f"displaced [{int(signal.SIGUSR2)}]"
+    svc.kill()
+    assert svc.wait_for_line("application handler", 10)
