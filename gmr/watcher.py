@@ -251,13 +251,12 @@ class Watcher:
         self._signal_count = signals
         asked = data.count(_API)
         from_file = 1 if file_trigger is not None and file_trigger.fired() else 0
+        # A handler counts a signal before it writes its byte, so a byte whose
+        # signal was already counted was answered by the report before it.
         count = signalled + asked + from_file
-        if not count and _SIGNAL in data:
-            count = 1  # its signal was counted with an earlier burst
         if not count:
             return True
-        signal_seen = bool(signalled) or _SIGNAL in data
-        trigger = "signal" if signal_seen else "file" if from_file else "api"
+        trigger = "signal" if signalled else "file" if from_file else "api"
         wait = self._last_report + self.min_interval - time.monotonic()
         if wait > 0:
             # A storm: let it pass, then answer all of it with one report.
