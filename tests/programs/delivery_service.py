@@ -23,9 +23,11 @@ mode = sys.argv[1]
 
 def report(captured: snapshot.Snapshot) -> None:
     main = [t for t in captured.threads if t.is_main]
-    where = main[0].frames[-1].function if main and main[0].frames else "-"
-    print(f"report {captured.pid} {captured.trigger} x{captured.coalesced} main-at={where}",
-          flush=True)
+    frames = main[0].frames if main else ()
+    where = frames[-1].function if frames else "-"
+    stack = ",".join(frame.function for frame in frames) or "-"
+    print(f"report {captured.pid} {captured.trigger} x{captured.coalesced} main-at={where} "
+          f"main-stack={stack}", flush=True)
 
 
 w = watcher.Watcher(report)
