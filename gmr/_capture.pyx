@@ -101,6 +101,12 @@ def disarm(int signum):
         _raise_errno(error, f"cannot restore the action of signal {signum}")
 
 
+def quiet(int signum):
+    """At exit: nothing to do. The C handler stays, and only writes a byte to
+    a pipe nobody reads; the interpreter's finalization leaves it alone."""
+    return None
+
+
 def is_armed(int signum):
     """Whether gmr's handler is still the installed action for signum."""
     return bool(gmr_is_armed(signum))

@@ -65,6 +65,14 @@ def arm(signum: int, write_fd: int) -> None:
     signal.signal(signum, _handler)
 
 
+def quiet(signum: int) -> None:
+    """At exit: ignore signum from now on. The interpreter's finalization
+    restores SIG_DFL for every Python-level handler, and a SIGUSR2 after that
+    would kill the exiting process."""
+    if signal.getsignal(signum) is _handler:
+        signal.signal(signum, signal.SIG_IGN)
+
+
 def disarm(signum: int) -> None:
     if signal.getsignal(signum) is _handler and signum in _previous:
         previous = _previous[signum]

@@ -108,7 +108,8 @@ class Service:
                     if line.startswith(prefix):
                         return line
                 if not self._readers[0].is_alive():
-                    raise EOFError(f"{self.argv} ended its output before {prefix!r}; "
+                    raise EOFError(f"{self.argv} ended its output (exit {self.process.poll()}) "
+                                   f"before {prefix!r}; stdout: {self.stdout_lines}; "
                                    f"stderr: {self.stderr_text()}")
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
