@@ -185,20 +185,24 @@ def parked_greenlets(greenlet_type: type) -> Iterator[Callable[[int], ParkedGree
 
 
 class _Heap:
-    """One heap kept across tests (building 1e6 objects costs a second), grown
-    or shrunk to the size the next test asks for."""
+    """One heap kept across tests of the same size (building 1e6 objects costs
+    a fraction of a second). A new size is built afresh: shrinking or growing
+    a heap in place leaves the GC's lists in an order that jumps around in
+    memory, which makes the walk slower in a way that depends on the order
+    the tests ran in."""
 
     def __init__(self) -> None:
         self.filler: list[list[Any]] = []
+        self.target = 0
 
     def ensure(self, target: int) -> int:
         """Make the GC track about `target` objects in all; returns how many it tracks."""
-        gc.collect()
-        missing = target - len(gc.get_objects())
-        if missing > 0:
-            self.filler.extend([] for _ in range(missing))
-        elif missing < 0:
-            del self.filler[max(0, len(self.filler) + missing):]
+        if target != self.target:
+            self.filler = []
+            gc.collect()
+            missing = target - len(gc.get_objects())
+            self.filler = [[] for _ in range(max(0, missing))]
+            self.target = target
         gc.collect()
         return len(gc.get_objects())
 
@@ -216,3 +220,4 @@ def heap() -> Callable[[int], int]:
 def _drop_heap() -> Iterator[None]:
     yield
     _HEAP.filler = []
+    _HEAP.target = 0

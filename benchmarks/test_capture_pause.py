@@ -84,6 +84,7 @@ def test_threads(
     benchmark.extra_info["frames"] = sum(len(raw.thread(i)[2]) for i in range(raw.threads))
 
 
+@pytest.mark.parametrize("greenlets", [0, 1_000, 10_000], ids=lambda n: f"g{n}")
 @pytest.mark.parametrize(
     "heap_size",
     [
@@ -92,7 +93,6 @@ def test_threads(
         pytest.param(5_000_000, id="heap5e6", marks=huge),
     ],
 )
-@pytest.mark.parametrize("greenlets", [0, 1_000, 10_000], ids=lambda n: f"g{n}")
 def test_greenlets(
     benchmark: Any,
     core: ModuleType,
