@@ -16,7 +16,13 @@ setup_venv() {
     if [ ! -x "$venv/bin/python" ]; then
         "$(find_python "$minor")" -m venv "$venv"
     fi
-    "$venv/bin/python" -m pip install -q --disable-pip-version-check -U pip setuptools
-    GMR_REQUIRE_EXTENSION=1 "$venv/bin/python" -m pip install -q --disable-pip-version-check \
-        -e ".[test]"
+    # pip's output goes to a log, shown only when the install fails.
+    local log=$venv/install.log
+    if ! { "$venv/bin/python" -m pip install --disable-pip-version-check -U pip setuptools &&
+           GMR_REQUIRE_EXTENSION=1 "$venv/bin/python" -m pip install --disable-pip-version-check \
+               -e ".[test]"; } >"$log" 2>&1; then
+        grep -v "^WARNING: Location" "$log" | tail -60 >&2
+        echo "set-up of $venv failed (full log: $log)" >&2
+        return 1
+    fi
 }
