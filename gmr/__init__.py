@@ -1,0 +1,1 @@
+"""gmr: Guru Meditation Reports for Python services."""
