@@ -164,13 +164,13 @@ def greenlet_type() -> type:
 
 
 @pytest.fixture
-def parked_greenlets(greenlet_type: type) -> Iterator[Callable[[int], ParkedGreenlets]]:
-    """parked_greenlets(count): `count` suspended greenlets, each with
-    GREENLET_DEPTH frames, ended when the test ends."""
+def parked_greenlets(greenlet_type: type) -> Iterator[Callable[..., ParkedGreenlets]]:
+    """parked_greenlets(count, depth=GREENLET_DEPTH): `count` suspended
+    greenlets, each `depth` frames deep, ended when the test ends."""
     made: list[ParkedGreenlets] = []
 
-    def make(count: int) -> ParkedGreenlets:
-        parked = ParkedGreenlets(count)
+    def make(count: int, depth: int = GREENLET_DEPTH) -> ParkedGreenlets:
+        parked = ParkedGreenlets(count, depth)
         made.append(parked)
         return parked
 
