@@ -61,6 +61,8 @@ def main(paths: list[str]) -> None:
     table("test_threads", "Thread walk: median pause (ms)", per_object=False)
     table("test_greenlets", "Greenlet discovery + walks: median pause (ms) / ns per heap object",
           per_object=True)
+    table("test_base_workload", "Base workload T10 D30 G1000: median pause (ms) / ns per object",
+          per_object=True)
     table("test_greenlet_depth", "10,000 greenlets by depth, heap 1e5: median pause (ms)",
           per_object=False)
 

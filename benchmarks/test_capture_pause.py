@@ -137,3 +137,27 @@ def test_greenlet_depth(
     frames = sum(len(raw.greenlet(i)[3]) for i in range(raw.greenlets))
     assert frames >= 10_000 * depth
     benchmark.extra_info["frames"] = frames
+
+
+@pytest.mark.parametrize(
+    "heap_size",
+    [pytest.param(100_000, id="heap1e5"), pytest.param(1_000_000, id="heap1e6", marks=slow)],
+)
+def test_base_workload(
+    benchmark: Any,
+    core: ModuleType,
+    greenlet_type: type,
+    parked_threads: Callable[[int, int], ParkedThreads],
+    parked_greenlets: Callable[..., ParkedGreenlets],
+    heap: Callable[[int], int],
+    heap_size: int,
+) -> None:
+    """Issue 6's base workload, as one capture sees it: 10 threads x 30
+    frames, 1,000 greenlets x 10 frames, on the heap."""
+    parked_threads(10, 30)
+    parked_greenlets(1_000)
+    heap(heap_size)
+    benchmark.group = f"base T10 D30 G1000 on heap {heap_size:.0e}"
+    raw = _measure(benchmark, core, greenlet_type, rounds=15)
+    assert raw.threads >= 10
+    assert raw.greenlets >= 1_000
