@@ -37,6 +37,11 @@ _signals = 0
 _write_fd = -1
 _armed_pid = 0
 _previous: dict[int, Any] = {}
+# The unpatched os.write, looked up once by arm(). The handler must not look
+# it up itself: that goes through the import system, whose module locks are
+# not re-entrant, and a second signal arriving while the handler holds one
+# runs the handler again inside it: the main thread deadlocked on a burst.
+_write: Any = os.write
 
 
 def _handler(signum: int, frame: FrameType | None) -> None:
@@ -44,7 +49,7 @@ def _handler(signum: int, frame: FrameType | None) -> None:
     _signals += 1
     if _write_fd >= 0 and os.getpid() == _armed_pid:
         try:
-            _originals.write(_write_fd, b"S")
+            _write(_write_fd, b"S")
         except BlockingIOError:
             pass  # the pipe is full: a report is already pending
         except OSError:
@@ -55,7 +60,8 @@ def _handler(signum: int, frame: FrameType | None) -> None:
 
 
 def arm(signum: int, write_fd: int) -> None:
-    global _write_fd, _armed_pid
+    global _write_fd, _armed_pid, _write
+    _write = _originals.original("os", "write")
     _write_fd = write_fd
     _armed_pid = os.getpid()
     current = signal.getsignal(signum)
