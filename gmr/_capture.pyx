@@ -230,6 +230,12 @@ cdef class RawCapture:
     cdef readonly long long pause_ns
     cdef readonly Py_ssize_t heap_objects
     cdef int failed
+    # The greenlets and parents above, once more, where gc.get_referrers()
+    # can see them. greenlet's ThreadState destructor (a dead thread's clean-up)
+    # takes a main greenlet that has one reference left and no referrer the GC
+    # can find for a reference stranded on a dead C stack, and drops it: a
+    # reference held only in malloc'd memory would be dropped twice.
+    cdef list held
 
     def __dealloc__(self):
         self._release()
@@ -243,6 +249,7 @@ cdef class RawCapture:
             Py_XDECREF(self.contexts[i].parent)
         free(self.frames)
         free(self.contexts)
+        self.held = None
         self.frames = NULL
         self.contexts = NULL
         self.nframes = self.ncontexts = 0
@@ -447,6 +454,17 @@ def capture(greenlet_type=None):
         PyGC_Enable()
     raw.pause_ns = gmr_now_ns() - start
     # ---- end of the pause
+
+    # Before anything here can run Python code (and let a pending call run
+    # greenlet's clean-up of a dead thread): make every greenlet reference
+    # visible to the GC (see RawCapture.held).
+    if raw.greenlets:
+        held = []
+        for i in range(raw.threads, raw.ncontexts):
+            held.append(<object>raw.contexts[i].greenlet)
+            if raw.contexts[i].parent != NULL:
+                held.append(<object>raw.contexts[i].parent)
+        raw.held = held
 
     for i in range(found.count):
         Py_XDECREF(found.items[i])
