@@ -1,0 +1,51 @@
+"""Thread and process facts, read from this very process."""
+
+import threading
+import time
+
+from gmr import facts
+
+
+def test_thread_facts_of_a_sleeping_and_a_spinning_thread() -> None:
+    stop = threading.Event()
+    ready = threading.Event()
+
+    def spin() -> None:
+        ready.set()
+        end = time.monotonic() + 5
+        while not stop.is_set() and time.monotonic() < end:
+            pass
+
+    sleeper = threading.Thread(target=stop.wait)
+    spinner = threading.Thread(target=spin)
+    sleeper.start()
+    spinner.start()
+    ready.wait()
+    time.sleep(0.3)
+    try:
+        asleep = facts.thread_facts(sleeper.native_id)
+        busy = facts.thread_facts(spinner.native_id)
+    finally:
+        stop.set()
+        sleeper.join()
+        spinner.join()
+    assert asleep.state == "sleeping"
+    assert busy.cpu_seconds is not None and busy.cpu_seconds >= 0.05
+    assert asleep.cpu_seconds is not None and asleep.cpu_seconds < busy.cpu_seconds
+
+
+def test_unknown_thread_gives_nones() -> None:
+    assert facts.thread_facts(None) == facts.ThreadFacts(None, None)
+    assert facts.thread_facts(2**31 - 1) == facts.ThreadFacts(None, None)
+
+
+def test_process_facts() -> None:
+    found = facts.process_facts()
+    assert found["rss bytes"] > 0 and found["peak rss bytes"] >= found["rss bytes"]
+    assert 0 < found["open fds"] <= found["fd limit"] or found["fd limit"] == "unlimited"
+    assert found["uptime seconds"] >= 0
+    assert "nofile" in found["rlimits"]
+    assert found["gc"]["thresholds"][0] > 0
+    assert found["python"].startswith("CPython 3.")
+    assert found["green hub"] == "none"
+    assert set(found["cgroup memory"]) == {"limit", "usage"}
