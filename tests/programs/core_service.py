@@ -14,8 +14,9 @@ after "ready"; argv[2], where given, is how long it blocks, in seconds:
   displace   signal.signal replaces gmr's handler after it armed
   disarm-python / disarm-ignore / disarm-default
              arm over that previous action, then disarm
-  rawfork    fork with libc's fork (no at-fork hooks: the child keeps the
-             parent's handler and pipe) and signal the child
+  fork       os.fork, and the child signals itself
+  rawfork    the same with libc's fork (no at-fork hooks: the child keeps
+             the parent's handler and pipe)
   idle       sleeps in short steps
 Lines "blocking until=<time.time()>" and "returned" frame a blocking call.
 """
@@ -124,12 +125,15 @@ elif mode == "select":
     block_in_select(seconds)
     say("returned")
     idle()
-elif mode == "rawfork":
-    fork = ctypes.PyDLL(None).fork  # a PyDLL call keeps the GIL across fork()
-    fork.restype = ctypes.c_int
+elif mode in ("fork", "rawfork"):
+    if mode == "rawfork":
+        fork = ctypes.PyDLL(None).fork  # a PyDLL call keeps the GIL across fork()
+        fork.restype = ctypes.c_int
+    else:
+        fork = os.fork  # runs the at-fork hooks: the child gets a watcher of its own
     pid = fork()
     if pid == 0:
-        # Only this thread exists here; the watcher thread stayed in the parent.
+        # rawfork: only this thread exists here; the watcher stayed in the parent.
         os.kill(os.getpid(), signal.SIGUSR2)
         time.sleep(1.0)
         say(f"child {os.getpid()} done")
