@@ -34,6 +34,7 @@ def test_busy_main_thread(service) -> None:  # type: ignore[no-untyped-def]
     report = fields(svc.wait_for_line("report", 10))
     assert report["pid"] == str(svc.pid)
     assert report["trigger"] == "signal"
+    assert report["watcher_seen"] == "False" and report["threads"] == "1"  # main only
     # The pure twin may catch main inside its own handler, called from busy_loop.
     assert report["main"].split(",")[:2] == ["<module>", "busy_loop"], report
     assert "returned" not in svc.stdout_lines

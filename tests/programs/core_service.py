@@ -2,6 +2,7 @@
 snapshot:
 
     report pid=<pid> trigger=<trigger> n=<coalesced> at=<captured_at> main=<f,g,...>
+           watcher_seen=<whether the watcher's thread is in it> threads=<count>
 
 (main's functions outermost first). argv[1] is what the main thread does
 after "ready"; argv[2], where given, is how long it blocks, in seconds:
@@ -26,6 +27,7 @@ import os
 import select
 import signal
 import sys
+import threading
 import time
 
 from gmr import snapshot, watcher
@@ -43,8 +45,11 @@ def say(line: str) -> None:
 def report(captured: snapshot.Snapshot) -> None:
     main = [thread for thread in captured.threads if thread.is_main]
     stack = ",".join(frame.code.co_name for frame in main[0].frames) if main else "-"
+    me = threading.get_ident()  # the watcher's own thread: never in its snapshot
     say(f"report pid={captured.pid} trigger={captured.trigger} n={captured.coalesced} "
-        f"at={captured.captured_at:.6f} main={stack}")
+        f"at={captured.captured_at:.6f} main={stack} "
+        f"watcher_seen={any(thread.ident == me for thread in captured.threads)} "
+        f"threads={len(captured.threads)}")
 
 
 def python_handler(signum: int, frame: object) -> None:
