@@ -50,7 +50,7 @@ def read(fd: int, size: int) -> bytes:
     return data
 
 
-def write(fd: int, data: bytes) -> int:
+def write(fd: int, data: bytes | memoryview) -> int:
     written: int = original("os", "write")(fd, data)
     return written
 

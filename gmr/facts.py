@@ -94,7 +94,10 @@ def cgroup_memory() -> dict[str, int | str | None]:
             }
     limit = _read("/sys/fs/cgroup/memory/memory.limit_in_bytes")
     usage = _read("/sys/fs/cgroup/memory/memory.usage_in_bytes")
-    return {"limit": int(limit) if limit else None, "usage": int(usage) if usage else None}
+    return {
+        "limit": None if not limit else "unlimited" if int(limit) >= _NO_LIMIT else int(limit),
+        "usage": int(usage) if usage else None,
+    }
 
 
 _LIMITS = ["RLIMIT_NOFILE", "RLIMIT_NPROC", "RLIMIT_AS", "RLIMIT_DATA", "RLIMIT_STACK",
@@ -125,6 +128,15 @@ def green_hub() -> str | None:
         gevent = sys.modules["gevent"]
         return f"gevent {gevent.__version__} ({gevent.config.loop.__module__})"
     return None
+
+
+def _per_generation(values: Any) -> str:
+    """Generation 0, 1, 2 on one line."""
+    return " / ".join(str(value) for value in values)
+
+
+# cgroup v1 says "no limit" with a huge number near 2**63.
+_NO_LIMIT = 1 << 60
 
 
 def process_facts(started_at: float | None = None) -> dict[str, Any]:
@@ -160,10 +172,10 @@ def process_facts(started_at: float | None = None) -> dict[str, Any]:
         "cgroup memory": cgroup_memory(),
         "gc": {
             "enabled": gc.isenabled(),
-            "counts": gc.get_count(),
-            "thresholds": gc.get_threshold(),
-            "collections": [entry["collections"] for entry in gc.get_stats()],
-            "collected": [entry["collected"] for entry in gc.get_stats()],
-            "uncollectable": [entry["uncollectable"] for entry in gc.get_stats()],
+            "counts": _per_generation(gc.get_count()),
+            "thresholds": _per_generation(gc.get_threshold()),
+            "collections": _per_generation(entry["collections"] for entry in gc.get_stats()),
+            "collected": _per_generation(entry["collected"] for entry in gc.get_stats()),
+            "uncollectable": _per_generation(entry["uncollectable"] for entry in gc.get_stats()),
         },
     }

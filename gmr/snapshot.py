@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from types import CodeType
+from types import CodeType, FrameType
 
 from gmr._impl import IMPLEMENTATION, core
 
@@ -150,9 +150,11 @@ def _type_name(obj: object) -> str:
     return f"{kind.__module__}.{kind.__qualname__}"
 
 
-def take(trigger: str = "api", coalesced: int = 1) -> Snapshot:
-    """Capture every thread and greenlet now, from the calling thread (which is
-    left out), and build the snapshot after the pause."""
+def take(trigger: str = "api", coalesced: int = 1, include_caller: bool = False) -> Snapshot:
+    """Capture every thread and greenlet now, from the calling thread, and
+    build the snapshot after the pause. The calling thread is left out (the
+    watcher's own), unless include_caller: then its stack, as it calls this,
+    is added (a report asked for through the API shows who asked)."""
     greenlet_module = sys.modules.get("greenlet")
     greenlet_type = getattr(greenlet_module, "greenlet", None)
     captured_at = time.time()
@@ -177,6 +179,23 @@ def take(trigger: str = "api", coalesced: int = 1) -> Snapshot:
                 frames=_frames(raw_frames),
             )
         )
+    if include_caller:
+        caller = sys._getframe(1)
+        stack: list[Frame] = []
+        frame: FrameType | None = caller
+        while frame is not None:
+            stack.append(Frame(frame.f_code, frame.f_lasti))
+            frame = frame.f_back
+        del caller, frame
+        ident = threading.get_ident()
+        thread = known.get(ident)
+        threads.insert(0, ThreadStack(
+            ident=ident,
+            native_id=threading.get_native_id(),
+            name=getattr(thread, "name", None),
+            is_main=ident == main_ident,
+            frames=tuple(reversed(stack)),
+        ))
     greenlets = []
     for index in range(raw.greenlets):
         greenlet, parent, state, raw_frames = raw.greenlet(index)

@@ -100,6 +100,8 @@ class Watcher:
         self._waiting = _originals.allocate_lock()
         self._last_report = -1e9
         self.ident: int | None = None
+        #: The process this watcher's pipe and thread belong to.
+        self.pid = os.getpid()
 
     # -- configuration, from any thread --------------------------------------
 

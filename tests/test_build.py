@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 import pytest
@@ -44,12 +45,19 @@ def test_install_without_a_compiler_runs_on_the_pure_twin(tmp_path: Path) -> Non
     result = _install(source, target)
     assert result.returncode == 0, result.stderr
     assert not list((target / "gmr").glob("_capture*.so"))
+    # -S: no .pth files, so an editable install of gmr in this venv (its import
+    # hook) cannot shadow the copy just installed; site-packages come back
+    # through PYTHONPATH for gmr's dependencies.
+    paths = [str(target), sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]
     probe = subprocess.run(
-        [sys.executable, "-c", "from gmr._impl import IMPLEMENTATION; print(IMPLEMENTATION)"],
-        env=dict(os.environ, PYTHONPATH=str(target)), cwd=tmp_path,
+        [sys.executable, "-S", "-c",
+         "import gmr._impl, gmr; print(gmr._impl.IMPLEMENTATION, gmr.__file__)"],
+        env=dict(os.environ, PYTHONPATH=os.pathsep.join(paths)), cwd=tmp_path,
         capture_output=True, text=True, timeout=60, check=True,
     )
-    assert probe.stdout.strip() == "pure"
+    implementation, location = probe.stdout.split()
+    assert implementation == "pure"
+    assert location.startswith(str(target))
 
 
 def test_required_extension_makes_a_failed_build_fatal(tmp_path: Path) -> None:

@@ -1,0 +1,180 @@
+"""The public API, with oslo.reports' names and meaning.
+
+``TextGuruMeditation.setup_autorun()`` arms the trigger (SIGUSR2, another
+signal, or a file) and starts the watcher; each trigger then gives one report,
+built and written in the watcher's own thread, never in a signal handler and
+never on the main thread. ``TextGuruMeditation(version).run()`` makes a report
+now, in the calling thread.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from gmr import opts as gmr_opts
+from gmr import render, report, servers, sinks, snapshot, watcher
+
+
+def program_name() -> str:
+    """The program's real name: the script's basename, or the module run with
+    ``python -m`` (never threading.py, whichever thread asks)."""
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    if spec is not None and spec.name:
+        name: str = spec.name
+        return name[: -len(".__main__")] if name.endswith(".__main__") else name
+    argv0 = sys.argv[0] if sys.argv and sys.argv[0] else ""
+    if argv0 in ("", "-c", "-"):
+        return os.path.basename(sys.executable) or "python"
+    base = os.path.basename(argv0)
+    return base[:-3] if base.endswith(".py") else base
+
+
+class _Settings:
+    """What setup_autorun was told: one per process."""
+
+    version: Any = None
+    service_name: str | None = None
+    log_dir: str | None = None
+    conf: Any = None
+    setup_pid: int = 0
+
+
+class TextGuruMeditation:
+    """A Guru Meditation Report, as oslo.reports' class of the same name."""
+
+    _registered: list[tuple[str, Callable[[], Any]]] = []
+    _settings = _Settings()
+    _watcher: watcher.Watcher | None = None
+    #: Lines an operator must know about this process's set-up (uWSGI, ...).
+    notes: list[str] = []
+
+    def __init__(self, version: Any = None, traceback: Any = None) -> None:
+        self.version = version
+        self.traceback = traceback
+
+    # -- sections -------------------------------------------------------------
+
+    @classmethod
+    def register_section(cls, section_title: str, generator: Callable[[], Any],
+                         *args: Any, **kwargs: Any) -> None:
+        """Add a section after the built-in ones: generator() is called at
+        report time and may return a str, a mapping, a sequence or any object."""
+        cls._registered.append((section_title, generator))
+
+    # -- a report now -------------------------------------------------------------
+
+    def run(self) -> str:
+        """Capture and render a report now, in the calling thread."""
+        captured = snapshot.take(trigger="api", include_caller=True)
+        return self._render(captured, self.version, self._conf(), form="text")
+
+    @classmethod
+    def _conf(cls) -> Any:
+        """The configuration to report: setup_autorun's, else oslo.config's
+        global CONF (as oslo.reports does)."""
+        if cls._settings.conf is not None:
+            return cls._settings.conf
+        from oslo_config import cfg
+
+        return cfg.CONF
+
+    @classmethod
+    def _option(cls, name: str, default: Any) -> Any:
+        conf = cls._settings.conf
+        if conf is None:
+            return default
+        try:
+            return getattr(conf.oslo_reports, name)
+        except Exception:  # not registered, or not parsed yet
+            return default
+
+    @classmethod
+    def _render(cls, captured: snapshot.Snapshot, version: Any, conf: Any, form: str) -> str:
+        options = report.Options(
+            group_stacks=bool(cls._option("group_stacks", False)),
+            max_stack_depth=int(cls._option("max_stack_depth", 0) or 0),
+            environment_allowlist=tuple(cls._option("environment_allowlist", []) or ()),
+        )
+        displaced = cls._watcher.displaced() if cls._watcher is not None else []
+        model = report.build(captured, version, conf, list(cls._registered), options, displaced)
+        return render.render(model, form)
+
+    # -- triggers -------------------------------------------------------------------
+
+    @classmethod
+    def setup_autorun(cls, version: Any, service_name: str | None = None,
+                      log_dir: str | None = None, signum: int | None = None,
+                      conf: Any = None, setup_signal: bool = True) -> None:
+        """Arm the triggers: the file trigger when conf.oslo_reports.file_event_handler
+        is set (and no signum is given), else SIGUSR2 (or signum). Calling it
+        again re-configures the same watcher: one handler, one file watcher."""
+        settings = cls._settings
+        settings.version = version
+        settings.conf = conf
+        if conf is not None:
+            try:
+                gmr_opts.set_defaults(conf)
+            except Exception:  # registered already with other defaults: keep them
+                pass
+        settings.log_dir = log_dir or cls._option("log_dir", None)
+        settings.service_name = service_name or settings.service_name or program_name()
+        settings.setup_pid = os.getpid()
+
+        if cls._watcher is None:
+            cls._watcher = watcher.Watcher(cls._on_snapshot)
+        trigger_file = cls._option("file_event_handler", None)
+        cls.notes = servers.uwsgi_advice()
+        if trigger_file and not signum:
+            cls._watcher.watch_file(trigger_file,
+                                    float(cls._option("file_event_handler_interval", 1)))
+        elif setup_signal and not servers.in_uwsgi():
+            cls._watcher.arm(signum or signal.SIGUSR2)
+            servers.follow_gunicorn(cls.rearm_signals)
+        timeout = float(cls._option("watchdog_timeout", 1.0) or 0)
+        if timeout > 0:
+            cls._watcher.enable_watchdog(timeout, settings.log_dir, settings.service_name)
+        cls._watcher.start()
+        for note in cls.notes:
+            watcher.error_line(note)
+
+    @classmethod
+    def rearm_signals(cls) -> None:
+        """Put gmr's signal handlers back (after a server reset them)."""
+        if cls._watcher is not None:
+            for signum in cls._watcher.signals:
+                cls._watcher.arm(signum)
+
+    @classmethod
+    def rearm(cls) -> None:
+        """This process's own watcher, pipe and handlers: for servers that fork
+        without running Python's fork hooks (a uwsgidecorators.postfork
+        function), and to re-install a handler the application displaced."""
+        if cls._watcher is None:
+            return
+        if cls._watcher.pid != os.getpid():
+            cls._watcher.rearm()  # forked without the fork hooks: nothing here is ours yet
+        else:
+            cls.rearm_signals()
+
+    @classmethod
+    def _on_snapshot(cls, captured: snapshot.Snapshot) -> None:
+        settings = cls._settings
+        form = str(cls._option("format", "text") or "text")
+        text = cls._render(captured, settings.version, cls._conf(), form)
+        if not settings.log_dir:
+            sinks.to_stderr(text)
+            return
+        suffix = f".{captured.pid}" if captured.pid != settings.setup_pid else ""
+        try:
+            sinks.to_file(settings.log_dir, settings.service_name or program_name(), text,
+                          suffix, int(cls._option("max_reports", 0) or 0),
+                          int(cls._option("max_bytes", 0) or 0))
+        except OSError as error:
+            reason = error.strerror or str(error)
+            watcher.error_line(f"cannot write the report in {settings.log_dir}: {reason}; "
+                               "the next trigger tries again")

@@ -1,0 +1,74 @@
+"""The [oslo_reports] options: oslo.reports' three, with the same names and
+meaning, and gmr's own, each defaulting to what oslo.reports does."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from oslo_config import cfg
+
+GROUP = "oslo_reports"
+
+_options = [
+    cfg.StrOpt("log_dir", help="Path to a log directory where to create a file"),
+    cfg.StrOpt(
+        "file_event_handler",
+        help="The path to a file to watch for changes to trigger the reports, instead of "
+        "signals. Setting this option disables the signal trigger for the reports. If "
+        "application is running as a WSGI application it is recommended to use this "
+        "instead of signals.",
+    ),
+    cfg.IntOpt(
+        "file_event_handler_interval",
+        default=1,
+        help="How many seconds to wait between polls when file_event_handler is set",
+    ),
+    cfg.StrOpt(
+        "format",
+        default="text",
+        choices=["text", "json", "json-compact"],
+        help="Report format: the oslo.reports text, JSON, or JSON on one line for log "
+        "shippers.",
+    ),
+    cfg.BoolOpt(
+        "group_stacks",
+        default=False,
+        help="Show identical thread and greenlet stacks once, with a count and the ids that "
+        "share them, instead of one listing per thread and greenlet.",
+    ),
+    cfg.IntOpt(
+        "max_stack_depth",
+        default=0,
+        min=0,
+        help="Past this many frames, keep a stack's outermost and innermost frames and say "
+        "how many are omitted. 0 shows every frame.",
+    ),
+    cfg.FloatOpt(
+        "watchdog_timeout",
+        default=1.0,
+        min=0.0,
+        help="When the GIL has not come this many seconds after a trigger (a C call holds "
+        "it), write a degraded report without it first. 0 disables.",
+    ),
+    cfg.IntOpt("max_reports", default=0, min=0,
+               help="Keep at most this many reports in log_dir, oldest deleted first. 0: all."),
+    cfg.IntOpt("max_bytes", default=0, min=0,
+               help="Keep at most this many bytes of reports in log_dir, oldest deleted "
+               "first. 0: no limit."),
+    cfg.ListOpt("environment_allowlist", default=[],
+                help="Environment variables the report may show. None by default."),
+]
+
+
+def set_defaults(conf: cfg.ConfigOpts, **defaults: Any) -> None:
+    """Register the [oslo_reports] options on conf (once), and set any of
+    their defaults given as keyword arguments."""
+    conf.register_opts(_options, group=GROUP)
+    for name, value in defaults.items():
+        conf.set_default(name, value, group=GROUP)
+
+
+def list_opts() -> list[tuple[str, list[cfg.Opt]]]:
+    """The options, for oslo-config-generator (entry point oslo.config.opts: gmr)."""
+    return [(GROUP, copy.deepcopy(_options))]

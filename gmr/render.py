@@ -1,0 +1,257 @@
+"""Renderers of the report model: the oslo.reports text layout (its banners
+live here and only here) and JSON (the same model, serialised)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from gmr.report import Report, Section
+
+WIDTH = 72
+
+
+def banner(title: str) -> str:
+    """The oslo.reports section banner: 72 "=", the title centred in 64
+    columns between "====", 72 "="."""
+    return f"{'=' * WIDTH}\n===={title: ^64}====\n{'=' * WIDTH}"
+
+
+def _context_banner(title: str) -> str:
+    return f"------{title: ^60}------"
+
+
+def _frame_lines(out: list[str], item: Mapping[str, Any]) -> None:
+    frames = item["frames"]
+    if not frames and not item.get("innermost"):
+        out.append("No Traceback!")
+        out.append("")
+        return
+    for filename, line, function, source in frames:
+        out.append(f"{filename}:{line} in {function}")
+        out.append(f"    `{source}`")
+        out.append("")
+    if item.get("omitted"):
+        out.append(f"... {item['omitted']} frames omitted ...")
+        out.append("")
+        for filename, line, function, source in item["innermost"]:
+            out.append(f"{filename}:{line} in {function}")
+            out.append(f"    `{source}`")
+            out.append("")
+
+
+def _thread_facts(entry: Mapping[str, Any]) -> str:
+    parts = [entry.get("name") or "(not a threading.Thread)"]
+    if entry.get("native_id"):
+        parts.append(f"native id {entry['native_id']}")
+    if entry.get("main"):
+        parts.append("main thread")
+    if entry.get("daemon"):
+        parts.append("daemon")
+    if entry.get("state"):
+        parts.append(entry["state"])
+    if entry.get("cpu_seconds") is not None:
+        parts.append(f"cpu {entry['cpu_seconds']:.2f} s")
+    return ", ".join(parts)
+
+
+def _greenlet_facts(entry: Mapping[str, Any]) -> str:
+    parts = [f"id {entry['id']:#x}", entry["type"]]
+    if entry.get("name"):
+        parts.append(entry["name"])
+    parts.append(entry["state"])
+    if entry.get("parent"):
+        parts.append(f"parent {entry['parent']:#x}")
+    if entry["state"] == "running":
+        parts.append("its frames are its thread's")
+    return ", ".join(parts)
+
+
+def _contexts(out: list[str], items: list[Mapping[str, Any]], green: bool) -> None:
+    facts = _greenlet_facts if green else _thread_facts
+    for item in items:
+        if "members" in item:  # a group of identical stacks
+            members = item["members"]
+            noun = "Green Threads" if green else "Threads"
+            out.append(_context_banner(f"{item['count']} {noun} with this stack"))
+            out.append("")
+            shown = members[:20]
+            for member in shown:
+                label = f"Thread #{member['id']}: " if not green else ""
+                out.append(f"  {label}{facts(member)}")
+            if len(members) > len(shown):
+                out.append(f"  ... and {len(members) - len(shown)} more")
+            out.append("")
+        else:
+            title = "Green Thread" if green else f"Thread #{item['id']}"
+            out.append(_context_banner(title))
+            out.append("")
+            out.append(f"({facts(item)})")
+            out.append("")
+        _frame_lines(out, item)
+
+
+def _nested(out: list[str], value: Any, indent: int) -> None:
+    pad = "  " * indent
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if isinstance(item, Mapping | list | tuple | set | frozenset) and item:
+                out.append(f"{pad}{key} = ")
+                _nested(out, item, indent + 1)
+            else:
+                out.append(f"{pad}{key} = {_scalar(item)}")
+    elif isinstance(value, list | tuple | set | frozenset):
+        for item in value:
+            if isinstance(item, Mapping | list | tuple | set | frozenset):
+                _nested(out, item, indent + 1)
+            else:
+                out.append(f"{pad}{_scalar(item)}")
+    else:
+        out.append(f"{pad}{_scalar(value)}")
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, list | tuple) and not value:
+        return ""
+    return str(value)
+
+
+def _processes(out: list[str], data: Mapping[str, Any]) -> None:
+    def line(entry: Mapping[str, Any], depth: int) -> None:
+        uid = entry["uids"][0] if entry.get("uids") else "?"
+        out.append(f"{'    ' * depth}Process {entry['pid']} (under {entry['ppid']}) "
+                   f"[ run by: {entry['user']} ({uid}), state: {entry['state']} ]")
+        out.append(f"{'    ' * depth}    cmdline: {' '.join(entry['cmdline'])}")
+        if entry.get("gids"):
+            out.append(f"{'    ' * depth}    uids: {entry['uids']}, gids: {entry['gids']}")
+
+    line(data["process"], 0)
+    for child in data["children"]:
+        line(child, 1)
+    out.append("")
+    _nested(out, data["facts"], 0)
+    if data.get("environment"):
+        out.append("environment = ")
+        _nested(out, data["environment"], 1)
+    out.append("")
+
+
+def _configuration(out: list[str], data: Mapping[str, Mapping[str, Any]]) -> None:
+    out.append("")
+    for group, values in data.items():
+        out.append(f"{group}: ")
+        for key, value in values.items():
+            if isinstance(value, list | tuple):
+                value = ", ".join(str(item) for item in value)
+            out.append(f"  {key} = {value}")
+        out.append("")
+
+
+def _custom(out: list[str], data: Any) -> None:
+    if isinstance(data, str):
+        out.append(data)
+    elif isinstance(data, Mapping | list | tuple | set | frozenset):
+        _nested(out, data, 0)
+    else:  # any object, oslo.reports models included
+        out.append(str(data))
+
+
+def _header(out: list[str], header: Mapping[str, Any]) -> None:
+    out.append(banner("Guru Meditation"))
+    out.append("|" * WIDTH)
+    out.append("")
+    states = ", ".join(f"{count} {state}" for state, count in
+                       sorted(header["greenlet_states"].items()))
+    lines = {
+        "captured at": header["captured_at"],
+        "pid": header["pid"],
+        "program": header["program"],
+        "trigger": f"{header['trigger']}" + (f" ({header['coalesced']} coalesced)"
+                                             if header["coalesced"] > 1 else ""),
+        "gil held by capture": f"{header['gil_pause_ms']:.3f} ms",
+        "threads": header["threads"],
+        "greenlets": f"{header['greenlets']}" + (f" ({states})" if states else ""),
+        "capture": header["capture"],
+    }
+    if header["displaced_signals"]:
+        lines["signal handler"] = ("displaced: the application replaced gmr's handler for "
+                                   f"signal(s) {header['displaced_signals']}; "
+                                   "setup_autorun() installs it again")
+    for key, value in lines.items():
+        out.append(f"{key} = {value}")
+    out.append("")
+
+
+def text(report: Report) -> str:
+    out: list[str] = []
+    _header(out, report.header)
+    for section in report.sections:
+        out.append(banner(section.title))
+        if section.error is not None:
+            out.append(f"gmr: {section.error}")
+            continue
+        _section_text(out, section)
+    return "\n".join(out) + "\n"
+
+
+def _section_text(out: list[str], section: Section) -> None:
+    data = section.data
+    if section.kind == "package":
+        for key in ("product", "vendor", "version"):
+            out.append(f"{key} = {data[key] if data[key] is not None else ''}")
+    elif section.kind == "threads":
+        _contexts(out, data, green=False)
+    elif section.kind == "greenlets":
+        if not data:
+            out.append("No green threads.")
+            out.append("")
+        _contexts(out, data, green=True)
+    elif section.kind == "tasks":
+        for task in data:
+            out.append(_context_banner(f"Task {task['name']}"))
+            out.append("")
+            out.append(f"({task['state']}, loop {task['loop']})")
+            out.append("")
+            _frame_lines(out, task)
+    elif section.kind == "processes":
+        _processes(out, data)
+    elif section.kind == "configuration":
+        _configuration(out, data)
+    else:
+        _custom(out, data)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(key): _jsonable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_jsonable(item) for item in value]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
+
+def as_dict(report: Report) -> dict[str, Any]:
+    return {
+        "header": _jsonable(report.header),
+        "sections": [
+            {"title": section.title, "kind": section.kind,
+             "data": _jsonable(section.data), "error": section.error}
+            for section in report.sections
+        ],
+    }
+
+
+def json_text(report: Report, compact: bool = False) -> str:
+    if compact:
+        return json.dumps(as_dict(report), separators=(",", ":")) + "\n"
+    return json.dumps(as_dict(report), indent=2) + "\n"
+
+
+def render(report: Report, form: str = "text") -> str:
+    if form == "json":
+        return json_text(report)
+    if form == "json-compact":
+        return json_text(report, compact=True)
+    return text(report)

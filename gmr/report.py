@@ -1,0 +1,329 @@
+"""The report model, built from a snapshot after the capture: one ordered
+list of sections, each with plain data that both renderers read (text in
+the oslo.reports layout, and JSON).
+
+Section order: Package, Threads, Green Threads, Processes, Configuration,
+then the registered sections. A section whose builder fails says so in one
+line inside itself; the rest of the report is whole.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import CodeType
+from typing import Any
+
+from gmr import facts, grouping, redact, snapshot, tasks
+
+#: The JSON schema version of the report (header.reportVersion).
+REPORT_VERSION = 1
+
+FrameInfo = tuple[str, int, str, str]  # file, line, function, source
+
+_frame_cache: dict[tuple[int, int], tuple[CodeType, FrameInfo]] = {}
+
+
+def frame_info(frame: snapshot.Frame) -> FrameInfo:
+    """(file, line, function, source) of a frame, resolved once per code
+    object and instruction however many stacks share it."""
+    key = (id(frame.code), frame.lasti)
+    hit = _frame_cache.get(key)
+    if hit is not None and hit[0] is frame.code:
+        return hit[1]
+    if len(_frame_cache) > 100_000:
+        _frame_cache.clear()
+    info = (frame.filename, frame.line, frame.function, frame.source)
+    _frame_cache[key] = (frame.code, info)
+    return info
+
+
+@dataclass(frozen=True)
+class Section:
+    """One section: its title, what it is, and its content as plain data."""
+
+    title: str
+    #: "package", "threads", "greenlets", "tasks", "processes", "configuration"
+    #: or "custom" (a registered section).
+    kind: str
+    data: Any
+    #: A one-line error instead of the content, when building it failed.
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Options:
+    """How to build a report (from [oslo_reports] and the API)."""
+
+    group_stacks: bool = False
+    max_stack_depth: int = 0
+    environment_allowlist: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Report:
+    header: dict[str, Any]
+    sections: list[Section] = field(default_factory=list)
+
+
+# -- Package -------------------------------------------------------------------
+
+
+def package_data(version: Any) -> dict[str, str | None]:
+    """What a version object knows: a Nova-style object (vendor_string,
+    product_string, version_string_with_package), a pbr VersionInfo, a str,
+    or None."""
+    if version is None:
+        return {"product": None, "vendor": None, "version": None}
+    if isinstance(version, str):
+        return {"product": None, "vendor": None, "version": version}
+
+    def call(name: str) -> str | None:
+        method = getattr(version, name, None)
+        return str(method()) if callable(method) else None
+
+    if hasattr(version, "vendor_string") or hasattr(version, "product_string"):
+        return {
+            "product": call("product_string"),
+            "vendor": call("vendor_string"),
+            "version": call("version_string_with_package") or call("version_string"),
+        }
+    # pbr.version.VersionInfo
+    package = getattr(version, "package", None)
+    return {
+        "product": str(package) if package else None,
+        "vendor": None,
+        "version": call("release_string") or call("version_string") or str(version),
+    }
+
+
+# -- Threads and greenlets -----------------------------------------------------
+
+
+def _frames(frames: tuple[snapshot.Frame, ...], max_depth: int) -> dict[str, Any]:
+    outer, omitted, inner = grouping.trim(frames, max_depth)
+    return {
+        "frames": [frame_info(frame) for frame in outer],
+        "omitted": omitted,
+        "innermost": [frame_info(frame) for frame in inner],
+    }
+
+
+def threads_data(captured: snapshot.Snapshot, options: Options) -> list[dict[str, Any]]:
+    known = {thread.ident: thread for thread in _threading_table()}
+    out = []
+    for thread in captured.threads:
+        kernel = facts.thread_facts(thread.native_id)
+        python_thread = known.get(thread.ident)
+        entry = {
+            "id": thread.ident,
+            "name": thread.name,
+            "native_id": thread.native_id,
+            "main": thread.is_main,
+            "daemon": getattr(python_thread, "daemon", None),
+            "state": kernel.state,
+            "cpu_seconds": kernel.cpu_seconds,
+            "stack": thread.frames,
+        }
+        out.append(entry)
+    return _stacks(out, options)
+
+
+def _threading_table() -> list[Any]:
+    import threading
+
+    return list(getattr(threading, "_active", {}).values())
+
+
+def greenlets_data(captured: snapshot.Snapshot, options: Options) -> list[dict[str, Any]]:
+    out = []
+    for green in captured.greenlets:
+        if green.state not in ("suspended", "running"):
+            continue
+        entry = {
+            "id": green.id,
+            "type": green.type_name,
+            "name": _greenlet_name(green.greenlet),
+            "state": green.state,
+            "parent": green.parent_id,
+            "stack": green.frames,
+        }
+        out.append(entry)
+    return _stacks(out, options)
+
+
+def _greenlet_name(green: object) -> str | None:
+    # gevent's Greenlet has a name and a small stable id; eventlet's has neither.
+    name = getattr(green, "name", None)
+    if isinstance(name, str):
+        ident = getattr(green, "minimal_ident", None)
+        return f"{name} (#{ident})" if ident is not None else name
+    return None
+
+
+def _stacks(entries: list[dict[str, Any]], options: Options) -> list[dict[str, Any]]:
+    """Resolve each stack, or each group of identical stacks once."""
+    if not options.group_stacks:
+        for entry in entries:
+            entry.update(_frames(entry.pop("stack"), options.max_stack_depth))
+        return entries
+    groups = grouping.group_stacks(entries, lambda entry: entry["stack"])
+    out = []
+    for group in groups:
+        members = [dict(member) for member in group.members]
+        for member in members:
+            member.pop("stack")
+        item = {"count": len(members), "members": members}
+        item.update(_frames(group.frames, options.max_stack_depth))
+        out.append(item)
+    return out
+
+
+# -- Processes -----------------------------------------------------------------
+
+
+def _process_entry(process: Any) -> dict[str, Any]:
+    import psutil
+
+    with process.oneshot():
+        try:
+            uids = process.uids()
+            gids = process.gids()
+            user = process.username()
+        except (psutil.Error, KeyError):
+            uids = gids = None
+            user = None
+        try:
+            cmdline = redact.redact_argv(process.cmdline())
+        except psutil.Error:
+            cmdline = []
+        return {
+            "pid": process.pid,
+            "ppid": process.ppid(),
+            "user": user,
+            "uids": list(uids) if uids else None,
+            "gids": list(gids) if gids else None,
+            "cmdline": cmdline,
+            "state": process.status(),
+        }
+
+
+def processes_data(options: Options) -> dict[str, Any]:
+    import psutil
+
+    me = psutil.Process(os.getpid())
+    children = []
+    for child in me.children(recursive=True):
+        try:
+            children.append(_process_entry(child))
+        except psutil.Error:
+            continue  # ended while we looked
+    environment = {name: redact.redact(os.environ[name])
+                   for name in options.environment_allowlist if name in os.environ}
+    return {
+        "process": _process_entry(me),
+        "children": children,
+        "facts": facts.process_facts(),
+        "environment": environment,
+    }
+
+
+# -- Configuration -------------------------------------------------------------
+
+
+def _value(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact.redact(value)
+    if isinstance(value, list | tuple):
+        return [_value(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _value(item) for key, item in value.items()}
+    return value
+
+
+def configuration_data(conf: Any) -> dict[str, dict[str, Any]]:
+    """Every option of every registered group; secret ones as ***, and
+    credentials inside other values masked."""
+    if conf is None:
+        return {}
+    out: dict[str, dict[str, Any]] = {}
+
+    def options_of(registry: Mapping[str, Any], group: str | None) -> dict[str, Any]:
+        values = {}
+        for name in sorted(registry):
+            opt = registry[name]["opt"]
+            try:
+                value = conf[group][name] if group else conf[name]
+            except Exception as error:  # an unset required option, a bad template
+                values[name] = f"<{type(error).__name__}: {error}>"
+                continue
+            values[name] = "***" if getattr(opt, "secret", False) else _value(value)
+        return values
+
+    out["default"] = options_of(conf._opts, None)
+    for group_name in sorted(conf._groups):
+        out[group_name] = options_of(conf._groups[group_name]._opts, group_name)
+    return out
+
+
+# -- Registered sections and the whole report ------------------------------------
+
+
+def _guard(kind: str, title: str, build: Callable[[], Any]) -> Section:
+    try:
+        return Section(title, kind, build())
+    except Exception as error:
+        return Section(title, kind, None, f"section failed: {type(error).__name__}: {error}")
+
+
+def header_data(captured: snapshot.Snapshot, displaced: list[int]) -> dict[str, Any]:
+    states: dict[str, int] = {}
+    for green in captured.greenlets:
+        states[green.state] = states.get(green.state, 0) + 1
+    stamp = datetime.datetime.fromtimestamp(captured.captured_at, datetime.timezone.utc)
+    return {
+        "reportVersion": REPORT_VERSION,
+        "captured_at": stamp.isoformat(timespec="microseconds").replace("+00:00", "Z"),
+        "pid": captured.pid,
+        "program": " ".join(redact.redact_argv(list(sys.argv))) or None,
+        "trigger": captured.trigger,
+        "coalesced": captured.coalesced,
+        "gil_pause_ms": round(captured.pause_ns / 1e6, 3),
+        "threads": len(captured.threads),
+        "greenlets": len(captured.greenlets),
+        "greenlet_states": states,
+        "heap_objects": captured.heap_objects,
+        "capture": captured.implementation,
+        "displaced_signals": displaced,
+    }
+
+
+def build(captured: snapshot.Snapshot, version: Any, conf: Any,
+          registered: list[tuple[str, Callable[[], Any]]], options: Options,
+          displaced: list[int] | None = None) -> Report:
+    sections = [
+        _guard("package", "Package", lambda: package_data(version)),
+        _guard("threads", "Threads", lambda: threads_data(captured, options)),
+        _guard("greenlets", "Green Threads", lambda: greenlets_data(captured, options)),
+    ]
+    if "asyncio" in sys.modules:
+        sections.append(_guard("tasks", "Asyncio Tasks", lambda: _tasks_data(options)))
+    sections += [
+        _guard("processes", "Processes", lambda: processes_data(options)),
+        _guard("configuration", "Configuration", lambda: configuration_data(conf)),
+    ]
+    for title, generator in registered:
+        sections.append(_guard("custom", title, generator))
+    return Report(header_data(captured, displaced or []), sections)
+
+
+def _tasks_data(options: Options) -> list[dict[str, Any]]:
+    out = []
+    for task in tasks.capture_tasks():
+        entry = {"name": task.name, "state": task.state, "loop": task.loop}
+        entry.update(_frames(task.frames, options.max_stack_depth))
+        out.append(entry)
+    return out
