@@ -163,14 +163,18 @@ def capture(greenlet_type: Any = None) -> RawCapture:
                 raw._threads.append((ident, 0, _stack(frame)))
         del frame
         if greenlet_type is not None:
-            heap = gc.get_objects()
-            raw.heap_objects = len(heap)
-            for obj in heap:
-                if isinstance(obj, greenlet_type):
-                    state, top = _greenlet_state(greenlet_type, obj)
-                    parent = greenlet_type.parent.__get__(obj)
-                    raw._greenlets.append((obj, parent, state, _stack(top)))
-            del heap
+            # Filtered in C, with no bytecode in between, so no other thread
+            # runs while the heap list is alive: gc.get_objects() also returns
+            # tuples another thread is still building, and a reference held
+            # to one makes that thread's tuple resize fail with SystemError.
+            # Each heap list lives within one call: freed before the next bytecode.
+            raw.heap_objects = len(gc.get_objects())
+            found = list(filter(greenlet_type.__instancecheck__, gc.get_objects()))
+            for obj in found:
+                state, top = _greenlet_state(greenlet_type, obj)
+                parent = greenlet_type.parent.__get__(obj)
+                raw._greenlets.append((obj, parent, state, _stack(top)))
+            del found
     finally:
         if gc_was_enabled:
             gc.enable()

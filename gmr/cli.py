@@ -52,12 +52,12 @@ def _parent(pid: int) -> int | None:
 
 def refuse_gunicorn_master(pid: int) -> None:
     """A gunicorn master takes SIGUSR2 as "upgrade the binary": never send it there."""
-    own = " ".join(_cmdline(pid))
-    if "gunicorn" not in own:
+    own = _cmdline(pid)
+    if not any("gunicorn" in part for part in own):
         return
     parent = _parent(pid)
-    if parent is not None and "gunicorn" in " ".join(_cmdline(parent)):
-        return  # a worker: its parent is the master
+    if parent is not None and _cmdline(parent) == own:
+        return  # a worker: forked from the master, it has the master's command line
     raise Failure(f"process {pid} is a gunicorn master, which takes SIGUSR2 as a binary "
                   "upgrade: give the pid of a worker")
 
