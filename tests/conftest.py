@@ -9,18 +9,32 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
-from typing import IO
+from typing import IO, TypeVar
 
 import pytest
+
+T = TypeVar("T")
 
 ROOT = Path(__file__).resolve().parent.parent
 PROGRAMS = Path(__file__).resolve().parent / "programs"
 
 #: Both twins, in every run: "c" is the compiled core, "py" the pure one.
 TWINS = ["c", "py"]
+
+
+def wait_for(predicate: Callable[[], T], timeout: float = 10.0) -> T:
+    """Poll predicate until it gives something true or timeout passes; its
+    last value either way."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    return predicate()
 
 
 def compiled_expected() -> bool:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, wait_for
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -21,14 +21,6 @@ BANNER = re.compile(r"^====(.{64})====$", re.MULTILINE)
 GOLDEN = Path(__file__).parent / "golden"
 
 
-def wait_for(predicate, timeout: float = 10.0):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    return predicate()
 
 
 def reports(directory: Path) -> list[Path]:

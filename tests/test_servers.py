@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PROGRAMS, Service
+from conftest import PROGRAMS, Service, wait_for
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -29,14 +29,6 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def wait_for(predicate, timeout: float = 15.0):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    return predicate()
 
 
 def children(pid: int) -> list[int]:

@@ -8,17 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from conftest import wait_for
+
 pytestmark = pytest.mark.timeout(60)
 
 
-def _wait_for(predicate, timeout: float):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    return predicate()
 
 
 def test_degraded_report_while_a_c_call_holds_the_gil(service, twin_env, tmp_path: Path) -> None:
@@ -38,7 +32,7 @@ def test_degraded_report_while_a_c_call_holds_the_gil(service, twin_env, tmp_pat
         assert not list(tmp_path.iterdir())
         return
     assert has_watchdog
-    degraded = _wait_for(lambda: list(tmp_path.glob("stuck_gurumeditation_*_degraded*")), 2.5)
+    degraded = wait_for(lambda: list(tmp_path.glob("stuck_gurumeditation_*_degraded*")), 2.5)
     assert degraded, "no degraded report while the GIL was held"
     arrived = time.monotonic() - sent
     assert svc.alive(), "the service must survive"
