@@ -20,7 +20,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from types import ModuleType
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import pytest
 
@@ -102,20 +102,32 @@ class ParkedThreads:
             thread.join(timeout=60)
 
 
-@pytest.fixture
-def parked_threads() -> Iterator[Callable[[int, int], ParkedThreads]]:
-    """parked_threads(count, depth): `count` threads, each `depth` frames of
-    gmr_bench_park_thread deep, blocked until the test ends."""
-    made: list[ParkedThreads] = []
+class _Closable(Protocol):
+    def close(self) -> None: ...
 
-    def make(count: int, depth: int) -> ParkedThreads:
-        parked = ParkedThreads(count, depth)
+
+C = TypeVar("C", bound=_Closable)
+
+
+def _made_until_the_test_ends(factory: Callable[..., C]) -> Iterator[Callable[..., C]]:
+    """A fixture body: hand out factory, and close everything it made at the end."""
+    made: list[C] = []
+
+    def make(*args: Any) -> C:
+        parked = factory(*args)
         made.append(parked)
         return parked
 
     yield make
     for parked in made:
         parked.close()
+
+
+@pytest.fixture
+def parked_threads() -> Iterator[Callable[..., ParkedThreads]]:
+    """parked_threads(count, depth): `count` threads, each `depth` frames of
+    gmr_bench_park_thread deep, blocked until the test ends."""
+    yield from _made_until_the_test_ends(ParkedThreads)
 
 
 # ---------------------------------------------------------------------------
@@ -167,16 +179,7 @@ def greenlet_type() -> type:
 def parked_greenlets(greenlet_type: type) -> Iterator[Callable[..., ParkedGreenlets]]:
     """parked_greenlets(count, depth=GREENLET_DEPTH): `count` suspended
     greenlets, each `depth` frames deep, ended when the test ends."""
-    made: list[ParkedGreenlets] = []
-
-    def make(count: int, depth: int = GREENLET_DEPTH) -> ParkedGreenlets:
-        parked = ParkedGreenlets(count, depth)
-        made.append(parked)
-        return parked
-
-    yield make
-    for parked in made:
-        parked.close()
+    yield from _made_until_the_test_ends(ParkedGreenlets)
 
 
 # ---------------------------------------------------------------------------

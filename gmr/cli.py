@@ -16,7 +16,8 @@ import sys
 import time
 from pathlib import Path
 
-MARK = "_gurumeditation_"
+from gmr.retention import MARK
+
 BANNER = "Guru Meditation"
 
 

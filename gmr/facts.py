@@ -157,6 +157,7 @@ def process_facts(started_at: float | None = None) -> dict[str, Any]:
     elif started_at is not None:
         uptime = round(time.time() - started_at, 1)
     soft_nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    gc_stats = gc.get_stats()
     return {
         "python": f"{platform.python_implementation()} {platform.python_version()}",
         "green hub": green_hub() or "none",
@@ -174,8 +175,8 @@ def process_facts(started_at: float | None = None) -> dict[str, Any]:
             "enabled": gc.isenabled(),
             "counts": _per_generation(gc.get_count()),
             "thresholds": _per_generation(gc.get_threshold()),
-            "collections": _per_generation(entry["collections"] for entry in gc.get_stats()),
-            "collected": _per_generation(entry["collected"] for entry in gc.get_stats()),
-            "uncollectable": _per_generation(entry["uncollectable"] for entry in gc.get_stats()),
+            "collections": _per_generation(entry["collections"] for entry in gc_stats),
+            "collected": _per_generation(entry["collected"] for entry in gc_stats),
+            "uncollectable": _per_generation(entry["uncollectable"] for entry in gc_stats),
         },
     }

@@ -28,17 +28,19 @@ def _frame_lines(out: list[str], item: Mapping[str, Any]) -> None:
         out.append("No Traceback!")
         out.append("")
         return
+    _frames(out, frames)
+    if item.get("omitted"):
+        out.append(f"... {item['omitted']} frames omitted ...")
+        out.append("")
+        _frames(out, item["innermost"])
+
+
+def _frames(out: list[str], frames: list[Any]) -> None:
+    """Each frame as oslo.reports prints it: where, then the source line."""
     for filename, line, function, source in frames:
         out.append(f"{filename}:{line} in {function}")
         out.append(f"    `{source}`")
         out.append("")
-    if item.get("omitted"):
-        out.append(f"... {item['omitted']} frames omitted ...")
-        out.append("")
-        for filename, line, function, source in item["innermost"]:
-            out.append(f"{filename}:{line} in {function}")
-            out.append(f"    `{source}`")
-            out.append("")
 
 
 def _thread_facts(entry: Mapping[str, Any]) -> str:

@@ -113,29 +113,21 @@ def _frames(frames: tuple[snapshot.Frame, ...], max_depth: int) -> dict[str, Any
 
 
 def threads_data(captured: snapshot.Snapshot, options: Options) -> list[dict[str, Any]]:
-    known = {thread.ident: thread for thread in _threading_table()}
     out = []
     for thread in captured.threads:
         kernel = facts.thread_facts(thread.native_id)
-        python_thread = known.get(thread.ident)
         entry = {
             "id": thread.ident,
             "name": thread.name,
             "native_id": thread.native_id,
             "main": thread.is_main,
-            "daemon": getattr(python_thread, "daemon", None),
+            "daemon": thread.daemon,
             "state": kernel.state,
             "cpu_seconds": kernel.cpu_seconds,
             "stack": thread.frames,
         }
         out.append(entry)
     return _stacks(out, options)
-
-
-def _threading_table() -> list[Any]:
-    import threading
-
-    return list(getattr(threading, "_active", {}).values())
 
 
 def greenlets_data(captured: snapshot.Snapshot, options: Options) -> list[dict[str, Any]]:

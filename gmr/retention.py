@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+#: What every report file name holds: <service>_gurumeditation_<when>.
 MARK = "_gurumeditation_"
 
 

@@ -12,8 +12,7 @@ import os
 import time
 
 from gmr import _originals, retention
-
-MARK = "_gurumeditation_"
+from gmr.retention import MARK
 
 
 def write_all(fd: int, data: bytes) -> None:

@@ -96,6 +96,8 @@ class ThreadStack:
     is_main: bool
     #: The frames, outermost first (as in a traceback).
     frames: tuple[Frame, ...]
+    #: The threading.Thread daemon flag, or None for a thread threading does not know.
+    daemon: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -175,6 +177,7 @@ def take(trigger: str = "api", coalesced: int = 1, include_caller: bool = False)
                 ident=ident,
                 native_id=native_id or None,
                 name=getattr(thread, "name", None),
+                daemon=getattr(thread, "daemon", None),
                 is_main=ident == main_ident,
                 frames=_frames(raw_frames),
             )
@@ -193,6 +196,7 @@ def take(trigger: str = "api", coalesced: int = 1, include_caller: bool = False)
             ident=ident,
             native_id=threading.get_native_id(),
             name=getattr(thread, "name", None),
+            daemon=getattr(thread, "daemon", None),
             is_main=ident == main_ident,
             frames=tuple(reversed(stack)),
         ))

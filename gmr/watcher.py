@@ -113,8 +113,7 @@ class Watcher:
             if self.ident is not None:
                 return
             self._done.acquire()
-            self._waiting = _originals.allocate_lock()
-            self._waiting.acquire()
+            self._waiting.acquire()  # released by the thread once it waits
             self.ident = _originals.start_new_thread(self._run, ())
             if not self._waiting.acquire(True, timeout):
                 error_line(f"the watcher thread did not start within {timeout} s")
@@ -211,7 +210,10 @@ class Watcher:
         self.disable_watchdog()
         for signum in list(self._signals):
             try:
-                self.disarm(signum) if disarm else core.quiet(signum)
+                if disarm:
+                    self.disarm(signum)
+                else:
+                    core.quiet(signum)
             except (OSError, ValueError):
                 pass
         if self.ident is None:
@@ -251,9 +253,7 @@ class Watcher:
             return False
         if _QUIT in data:
             return False
-        signals = core.signal_count()
-        signalled = signals - self._signal_count
-        self._signal_count = signals
+        signalled = self._new_signals()
         asked = data.count(_API)
         from_file = 1 if file_trigger is not None and file_trigger.fired() else 0
         # A handler counts a signal before it writes its byte, so a byte whose
@@ -280,10 +280,14 @@ class Watcher:
             if _QUIT in data:
                 self._wake(_QUIT)  # seen again on the next wait, after this report
                 break
+        return extra + self._new_signals()
+
+    def _new_signals(self) -> int:
+        """Signals the handler has seen since the last time this was asked."""
         signals = core.signal_count()
-        extra += signals - self._signal_count
+        new = signals - self._signal_count
         self._signal_count = signals
-        return extra
+        return new
 
     def _report(self, trigger: str, coalesced: int) -> None:
         try:
