@@ -1,0 +1,73 @@
+"""The text report in process: deep stacks shown whole or cut with an
+explicit line, and the header's counts."""
+
+from __future__ import annotations
+
+import re
+import sys
+import threading
+
+import greenlet
+
+from gmr import render, report, snapshot
+from gmr.guru import TextGuruMeditation
+
+
+def recurse(depth: int, then):  # type: ignore[no-untyped-def]
+    if depth:
+        return recurse(depth - 1, then)
+    return then()
+
+
+def test_a_deep_stack_is_shown_whole() -> None:
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(10_000)
+    try:
+        text = recurse(3000, lambda: TextGuruMeditation("1").run())
+    finally:
+        sys.setrecursionlimit(limit)
+    # The calling thread's stack, all 3,001 recurse frames of it, nothing omitted.
+    assert text.count(" in recurse\n") == 3001
+    assert "frames omitted" not in text
+
+
+def test_max_stack_depth_keeps_top_and_bottom_and_says_so() -> None:
+    captured = recurse(300, lambda: snapshot.take(include_caller=True))
+    model = report.build(captured, "1", None, [], report.Options(max_stack_depth=20))
+    text = render.text(model)
+    (caller,) = [section for section in model.sections if section.kind == "threads"][0].data[:1]
+    omitted = caller["omitted"]
+    assert omitted > 250
+    assert f"\n... {omitted} frames omitted ...\n" in text
+    assert len(caller["frames"]) + len(caller["innermost"]) == 20
+
+
+def test_header_counts_threads_and_greenlets() -> None:
+    stop = threading.Event()
+    workers = [threading.Thread(target=stop.wait) for _ in range(3)]
+    for worker in workers:
+        worker.start()
+    before = snapshot.take().greenlets
+    suspended_before = sum(1 for green in before if green.state == "suspended")
+    del before
+    lets = [greenlet.greenlet(lambda: greenlet.getcurrent().parent.switch()) for _ in range(4)]
+    for one in lets:
+        one.switch()
+    try:
+        expected_threads = threading.active_count()
+        text = TextGuruMeditation("1").run()
+    finally:
+        stop.set()
+        for worker in workers:
+            worker.join()
+        for one in lets:
+            one.throw(greenlet.GreenletExit)
+    assert re.search(rf"^threads = {expected_threads}$", text, re.MULTILINE)
+    # Every greenlet counted by state: this test's four are suspended.
+    line = re.search(r"^greenlets = (\d+) \((.*)\)$", text, re.MULTILINE)
+    assert line is not None
+    states = {state: int(count) for count, state in
+              (part.split(" ", 1) for part in line.group(2).split(", "))}
+    assert states["suspended"] == suspended_before + 4
+    assert states["running"] >= 1
+    assert int(line.group(1)) == sum(states.values())
