@@ -10,8 +10,14 @@ calls. gmr/_capture.pyi is the typed boundary; gmr/_capture_py.py is the
 pure-Python twin with the same names.
 """
 
+import os
+
 from cpython.object cimport PyObject, PyTypeObject
-from libc.stdlib cimport free, realloc
+from cpython.bytes cimport PyBytes_FromStringAndSize
+from libc.errno cimport EINTR, errno
+from libc.stdlib cimport free, malloc, realloc
+from posix.fcntl cimport O_CLOEXEC, O_RDONLY, open
+from posix.unistd cimport close, read
 from libc.string cimport strerror
 
 IMPLEMENTATION = "compiled"
@@ -149,7 +155,8 @@ cdef struct Context:
 
 cdef struct FrameRecord:
     PyObject *code            # new reference
-    int lasti                 # byte offset of the current instruction, -1 before the first
+    Py_ssize_t lasti          # byte offset of the current instruction, -1 before the first
+                              # (pointer-sized: a record has no padding, so its bytes are a key)
 
 cdef struct Found:
     PyObject **items          # new references to the greenlets found
@@ -236,6 +243,10 @@ cdef class RawCapture:
     # can find for a reference stranded on a dead C stack, and drops it: a
     # reference held only in malloc'd memory would be dropped twice.
     cdef list held
+    # One tuple per distinct stack, keyed by its records' bytes: parked
+    # greenlets mostly share a few stacks, and what resolves and renders a
+    # stack after the capture does it once per tuple.
+    cdef dict stacks
 
     def __dealloc__(self):
         self._release()
@@ -250,6 +261,7 @@ cdef class RawCapture:
         free(self.frames)
         free(self.contexts)
         self.held = None
+        self.stacks = None
         self.frames = NULL
         self.contexts = NULL
         self.nframes = self.ncontexts = 0
@@ -266,11 +278,20 @@ cdef class RawCapture:
     cdef tuple _frames_of(self, Context *context):
         cdef Py_ssize_t i
         cdef FrameRecord *record
+        key = PyBytes_FromStringAndSize(<char *>&self.frames[context.first],
+                                        context.depth * sizeof(FrameRecord))
+        if self.stacks is None:
+            self.stacks = {}
+        known = self.stacks.get(key)
+        if known is not None:
+            return <tuple>known
         out = []
         for i in range(context.first, context.first + context.depth):
             record = &self.frames[i]
             out.append((<object>record.code, record.lasti))
-        return tuple(out)
+        stack = tuple(out)
+        self.stacks[key] = stack
+        return stack
 
     def thread(self, Py_ssize_t index):
         """(ident, native_id or 0, frames innermost first) of OS thread `index`."""
@@ -477,6 +498,94 @@ def capture(greenlet_type=None):
     _hint_frames = max(raw.nframes + 256, 1024)
     _hint_greenlets = max(found.count + 16, 64)
     return raw
+
+
+cdef extern from "<pthread.h>" nogil:
+    ctypedef unsigned long pthread_t
+    pthread_t pthread_self()
+    int pthread_setname_np(pthread_t thread, const char *name)
+
+
+def name_this_thread(str name):
+    """The calling thread's name for the kernel (top -H, ps -L, py-spy):
+    at most 15 bytes."""
+    cdef bytes encoded = name.encode()[:15]
+    pthread_setname_np(pthread_self(), encoded)
+
+
+# ---------------------------------------------------------------------------
+# Small files, many at once, for the report that follows a capture
+# ---------------------------------------------------------------------------
+
+cdef char *_read_whole(const char *path, Py_ssize_t limit, Py_ssize_t *size) noexcept nogil:
+    """The file's bytes in a malloc'd buffer (size set), or NULL. /proc files
+    say they are empty, so this reads until end of file."""
+    cdef int fd
+    cdef Py_ssize_t capacity = 4096, got
+    cdef char *grown
+    cdef char *buffer = <char *>malloc(capacity)
+    size[0] = 0
+    if buffer == NULL:
+        return NULL
+    while True:
+        fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd >= 0 or errno != EINTR:
+            break
+    if fd < 0:
+        free(buffer)
+        return NULL
+    while size[0] < limit:
+        if size[0] == capacity:
+            grown = <char *>realloc(buffer, capacity * 2)
+            if grown == NULL:
+                break  # keep what was read
+            buffer = grown
+            capacity *= 2
+        got = read(fd, buffer + size[0], min(capacity, limit) - size[0])
+        if got > 0:
+            size[0] += got
+        elif got == 0:
+            break
+        elif errno != EINTR:
+            free(buffer)
+            buffer = NULL
+            break
+    close(fd)
+    return buffer
+
+
+def read_files(paths, Py_ssize_t limit=1 << 24):
+    """The bytes of each file (None where it cannot be read), at most limit
+    each. The GIL is let go once for all of them: a report reads dozens of
+    small files (/proc, sources), and a read through Python lets it go once
+    per system call, each time waiting up to the switch interval to get it
+    back from a busy thread."""
+    cdef list encoded = [os.fsencode(path) for path in paths]
+    cdef Py_ssize_t count = len(encoded), i
+    cdef char **paths_c = <char **>malloc(max(count, 1) * sizeof(char *))
+    cdef char **buffers = <char **>malloc(max(count, 1) * sizeof(char *))
+    cdef Py_ssize_t *sizes = <Py_ssize_t *>malloc(max(count, 1) * sizeof(Py_ssize_t))
+    if paths_c == NULL or buffers == NULL or sizes == NULL:
+        free(paths_c)
+        free(buffers)
+        free(sizes)
+        raise MemoryError()
+    for i in range(count):
+        paths_c[i] = <char *>(<bytes>encoded[i])
+    with nogil:
+        for i in range(count):
+            buffers[i] = _read_whole(paths_c[i], limit, &sizes[i])
+    out = []
+    for i in range(count):
+        if buffers[i] == NULL:
+            out.append(None)
+        else:
+            out.append(PyBytes_FromStringAndSize(buffers[i], sizes[i]))
+            free(buffers[i])
+    free(paths_c)
+    free(buffers)
+    free(sizes)
+    return out
 
 
 # ---------------------------------------------------------------------------

@@ -156,6 +156,8 @@ gmr_wd_main(void *unused)
     sigfillset(&blocked);
     sigdelset(&blocked, gmr_wd_signal);
     pthread_sigmask(SIG_SETMASK, &blocked, NULL);
+    /* The name top -H, ps -L and /proc/<pid>/task/<tid>/comm show. */
+    pthread_setname_np(pthread_self(), "gmr-watchdog");
 
     pthread_mutex_lock(&gmr_wd_mutex);
     while (gmr_wd_running) {

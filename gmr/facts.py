@@ -9,11 +9,16 @@ from __future__ import annotations
 import gc
 import os
 import platform
+import pwd
 import resource
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
+
+from gmr import redact
+from gmr._impl import core
 
 _TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
@@ -41,17 +46,24 @@ class ThreadFacts:
     cpu_seconds: float | None
 
 
-def thread_facts(native_id: int | None, pid: int | None = None) -> ThreadFacts:
-    """State and CPU time of a thread from /proc/<pid>/task/<tid>/stat."""
-    if not native_id:
-        return ThreadFacts(None, None)
-    try:
-        with open(f"/proc/{pid or os.getpid()}/task/{native_id}/stat", "rb") as stat:
-            raw = stat.read().decode(errors="replace")
-    except OSError:
-        return ThreadFacts(None, None)
+def read_texts(paths: Iterable[str]) -> dict[str, str | None]:
+    """Each file's text (None where it cannot be read), read in one batch:
+    the compiled core lets the GIL go once for the lot, where Python's reads
+    let it go, and wait to get it back from a busy thread, once per call."""
+    unique = list(dict.fromkeys(paths))
+    return {path: None if data is None else data.decode(errors="replace")
+            for path, data in zip(unique, core.read_files(unique), strict=True)}
+
+
+def _after_command(stat: str) -> list[str]:
     # The command name may hold spaces and parentheses: split after the last ")".
-    fields = raw[raw.rfind(")") + 2:].split()
+    return stat[stat.rfind(")") + 2:].split()
+
+
+def _thread_facts_of(stat: str | None) -> ThreadFacts:
+    if not stat:
+        return ThreadFacts(None, None)
+    fields = _after_command(stat)
     try:
         state = STATES.get(fields[0], fields[0])
         cpu = (int(fields[11]) + int(fields[12])) / _TICKS
@@ -60,17 +72,122 @@ def thread_facts(native_id: int | None, pid: int | None = None) -> ThreadFacts:
     return ThreadFacts(state, cpu)
 
 
-def _read(path: str) -> str | None:
+def threads_facts(native_ids: Iterable[int | None],
+                  pid: int | None = None) -> dict[int, ThreadFacts]:
+    """State and CPU time of each thread, from /proc/<pid>/task/<tid>/stat."""
+    pid = pid or os.getpid()
+    ids = [native_id for native_id in native_ids if native_id]
+    texts = read_texts(f"/proc/{pid}/task/{native_id}/stat" for native_id in ids)
+    return {native_id: _thread_facts_of(texts[f"/proc/{pid}/task/{native_id}/stat"])
+            for native_id in ids}
+
+
+def thread_facts(native_id: int | None, pid: int | None = None) -> ThreadFacts:
+    """One thread's state and CPU time."""
+    if not native_id:
+        return ThreadFacts(None, None)
+    return threads_facts([native_id], pid)[native_id]
+
+
+def descendants(pid: int) -> list[int]:
+    """The process's children, theirs, and so on, parents first. The kernel
+    lists each thread's children (/proc/<pid>/task/<tid>/children): a few
+    small reads, where scanning all of /proc costs one per process on the
+    host. psutil's scan where the kernel keeps no such list."""
+    if not os.path.exists(f"/proc/{pid}/task/{pid}/children"):
+        import psutil  # noqa: PLC0415 (where the kernel keeps no such list)
+
+        try:
+            return [child.pid for child in psutil.Process(pid).children(recursive=True)]
+        except psutil.Error:
+            return []
+    found: list[int] = []
+    parents = [pid]
+    while parents:  # one generation at a time, each in one batch
+        paths = []
+        for parent in parents:
+            try:
+                paths += [f"/proc/{parent}/task/{task}/children"
+                          for task in os.listdir(f"/proc/{parent}/task")]
+            except OSError:
+                continue  # ended while we looked
+        parents = []
+        for text in read_texts(paths).values():
+            for child in map(int, (text or "").split()):
+                if child not in found:
+                    found.append(child)
+                    parents.append(child)
+    return found
+
+
+def _user_name(uid: int) -> str | None:
+    name = _user_names.get(uid)
+    if name is None:
+        try:
+            name = _user_names[uid] = pwd.getpwuid(uid).pw_name
+        except KeyError:
+            return None
+    return name
+
+
+_user_names: dict[int, str] = {}
+
+
+def process_entries(pids: list[int]) -> list[dict[str, Any]]:
+    """pid, ppid, user, uids, gids, command line (credentials masked) and
+    state of each process still there, from /proc in one batch; psutil where
+    there is no /proc."""
+    if not os.path.exists("/proc/self/stat"):
+        return [entry for entry in map(_psutil_entry, pids) if entry is not None]
+    names = ("stat", "status", "cmdline")
+    texts = read_texts(f"/proc/{pid}/{name}" for pid in pids for name in names)
+    out = []
+    for pid in pids:
+        stat, status, cmdline = (texts[f"/proc/{pid}/{name}"] for name in names)
+        if not stat or status is None or cmdline is None:
+            continue  # ended while we looked
+        fields = _after_command(stat)
+        lines = _status_lines(status)
+        uids = [int(value) for value in lines.get("Uid", "").split()[:3]] or None
+        gids = [int(value) for value in lines.get("Gid", "").split()[:3]] or None
+        out.append({
+            "pid": pid,
+            "ppid": int(fields[1]),
+            "user": _user_name(uids[0]) if uids else None,
+            "uids": uids,
+            "gids": gids,
+            "cmdline": redact.redact_argv(cmdline.rstrip("\0").split("\0") if cmdline else []),
+            "state": STATES.get(fields[0], fields[0]),
+        })
+    return out
+
+
+def _psutil_entry(pid: int) -> dict[str, Any] | None:
+    import psutil
+
     try:
-        with open(path) as handle:
-            return handle.read().strip()
-    except OSError:
+        process = psutil.Process(pid)
+        with process.oneshot():
+            try:
+                uids, gids, user = process.uids(), process.gids(), process.username()
+            except (psutil.Error, KeyError):
+                uids = gids = None
+                user = None
+            return {
+                "pid": pid,
+                "ppid": process.ppid(),
+                "user": user,
+                "uids": list(uids) if uids else None,
+                "gids": list(gids) if gids else None,
+                "cmdline": redact.redact_argv(process.cmdline()),
+                "state": process.status(),
+            }
+    except psutil.Error:
         return None
 
 
-def _proc_status() -> dict[str, str]:
-    text = _read("/proc/self/status") or ""
-    return dict(line.split(":\t", 1) for line in text.splitlines() if ":\t" in line)
+def _status_lines(text: str | None) -> dict[str, str]:
+    return dict(line.split(":\t", 1) for line in (text or "").splitlines() if ":\t" in line)
 
 
 def _kib(value: str | None) -> int | None:
@@ -79,25 +196,43 @@ def _kib(value: str | None) -> int | None:
     return int(value.split()[0]) * 1024
 
 
-def cgroup_memory() -> dict[str, int | str | None]:
-    """The memory limit and usage of this process's cgroup (v2, else v1)."""
-    line = (_read("/proc/self/cgroup") or "").splitlines()
-    v2 = next((entry.split("::", 1)[1] for entry in line if entry.startswith("0::")), None)
+_CGROUP_V1 = ("/sys/fs/cgroup/memory/memory.limit_in_bytes",
+              "/sys/fs/cgroup/memory/memory.usage_in_bytes")
+
+
+def _cgroup_v2_files(cgroup: str | None) -> tuple[str, str] | None:
+    """memory.max and memory.current of this process's cgroup v2, if it has one."""
+    entry = next((line.split("::", 1)[1] for line in (cgroup or "").splitlines()
+                  if line.startswith("0::")), None)
+    if entry is None:
+        return None
+    base = "/sys/fs/cgroup" + (entry.strip() if entry.strip() != "/" else "")
+    return f"{base}/memory.max", f"{base}/memory.current"
+
+
+def cgroup_memory(cgroup: str | None = None) -> dict[str, int | str | None]:
+    """The memory limit and usage of this process's cgroup (v2, else v1);
+    cgroup is /proc/self/cgroup's text, when read already."""
+    if cgroup is None:
+        cgroup = read_texts(["/proc/self/cgroup"])["/proc/self/cgroup"]
+    v2 = _cgroup_v2_files(cgroup)
+    texts = read_texts([*(v2 or ()), *_CGROUP_V1])
     if v2 is not None:
-        base = "/sys/fs/cgroup" + (v2 if v2 != "/" else "")
-        limit = _read(f"{base}/memory.max")
-        usage = _read(f"{base}/memory.current")
+        limit, usage = (_stripped(texts[path]) for path in v2)
         if limit is not None or usage is not None:
             return {
                 "limit": "unlimited" if limit == "max" else int(limit) if limit else None,
                 "usage": int(usage) if usage else None,
             }
-    limit = _read("/sys/fs/cgroup/memory/memory.limit_in_bytes")
-    usage = _read("/sys/fs/cgroup/memory/memory.usage_in_bytes")
+    limit, usage = (_stripped(texts[path]) for path in _CGROUP_V1)
     return {
         "limit": None if not limit else "unlimited" if int(limit) >= _NO_LIMIT else int(limit),
         "usage": int(usage) if usage else None,
     }
+
+
+def _stripped(text: str | None) -> str | None:
+    return text.strip() if text is not None else None
 
 
 _LIMITS = ["RLIMIT_NOFILE", "RLIMIT_NPROC", "RLIMIT_AS", "RLIMIT_DATA", "RLIMIT_STACK",
@@ -142,17 +277,19 @@ _NO_LIMIT = 1 << 60
 def process_facts(started_at: float | None = None) -> dict[str, Any]:
     """Uptime, memory, CPU, file descriptors against their limit, rlimits,
     cgroup memory, GC counts and thresholds, the interpreter and the hub."""
-    status = _proc_status()
+    texts = read_texts(["/proc/self/status", "/proc/self/stat", "/proc/uptime",
+                        "/proc/self/cgroup"])
+    status = _status_lines(texts["/proc/self/status"])
     usage = resource.getrusage(resource.RUSAGE_SELF)
     try:
         fds: int | None = len(os.listdir("/proc/self/fd"))
     except OSError:
         fds = None
     uptime = None
-    stat = _read("/proc/self/stat")
-    uptime_text = _read("/proc/uptime")
+    stat = texts["/proc/self/stat"]
+    uptime_text = texts["/proc/uptime"]
     if stat and uptime_text:
-        start_ticks = int(stat[stat.rfind(")") + 2:].split()[19])
+        start_ticks = int(_after_command(stat)[19])
         uptime = round(float(uptime_text.split()[0]) - start_ticks / _TICKS, 1)
     elif started_at is not None:
         uptime = round(time.time() - started_at, 1)
@@ -170,7 +307,7 @@ def process_facts(started_at: float | None = None) -> dict[str, Any]:
         "fd limit": "unlimited" if soft_nofile == resource.RLIM_INFINITY else soft_nofile,
         "threads": int(status["Threads"]) if "Threads" in status else None,
         "rlimits": {name: f"{soft} / {hard}" for name, (soft, hard) in rlimits().items()},
-        "cgroup memory": cgroup_memory(),
+        "cgroup memory": cgroup_memory(texts["/proc/self/cgroup"] or ""),
         "gc": {
             "enabled": gc.isenabled(),
             "counts": _per_generation(gc.get_count()),

@@ -22,17 +22,24 @@ def _context_banner(title: str) -> str:
     return f"------{title: ^60}------"
 
 
-def _frame_lines(out: list[str], item: Mapping[str, Any]) -> None:
+def _frame_lines(out: list[str], item: Mapping[str, Any],
+                 rendered: dict[int, list[str]] | None = None) -> None:
+    """The stack of a thread, greenlet or group. Contexts resolved to one
+    shared frames list are rendered once (rendered maps its id to the lines)."""
     frames = item["frames"]
-    if not frames and not item.get("innermost"):
-        out.append("No Traceback!")
-        out.append("")
-        return
-    _frames(out, frames)
-    if item.get("omitted"):
-        out.append(f"... {item['omitted']} frames omitted ...")
-        out.append("")
-        _frames(out, item["innermost"])
+    lines = rendered.get(id(frames)) if rendered is not None else None
+    if lines is None:
+        lines = []
+        if not frames and not item.get("innermost"):
+            lines += ["No Traceback!", ""]
+        else:
+            _frames(lines, frames)
+            if item.get("omitted"):
+                lines += [f"... {item['omitted']} frames omitted ...", ""]
+                _frames(lines, item["innermost"])
+        if rendered is not None:
+            rendered[id(frames)] = lines
+    out.extend(lines)
 
 
 def _frames(out: list[str], frames: list[Any]) -> None:
@@ -72,6 +79,8 @@ def _greenlet_facts(entry: Mapping[str, Any]) -> str:
 
 def _contexts(out: list[str], items: list[Mapping[str, Any]], green: bool) -> None:
     facts = _greenlet_facts if green else _thread_facts
+    rendered: dict[int, list[str]] = {}
+    green_banner = _context_banner("Green Thread")
     for item in items:
         if "members" in item:  # a group of identical stacks
             members = item["members"]
@@ -86,12 +95,11 @@ def _contexts(out: list[str], items: list[Mapping[str, Any]], green: bool) -> No
                 out.append(f"  ... and {len(members) - len(shown)} more")
             out.append("")
         else:
-            title = "Green Thread" if green else f"Thread #{item['id']}"
-            out.append(_context_banner(title))
+            out.append(green_banner if green else _context_banner(f"Thread #{item['id']}"))
             out.append("")
             out.append(f"({facts(item)})")
             out.append("")
-        _frame_lines(out, item)
+        _frame_lines(out, item, rendered)
 
 
 def _nested(out: list[str], value: Any, indent: int) -> None:
@@ -234,21 +242,77 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
+#: Sections built by gmr from plain data (dicts, lists, tuples, str, numbers,
+#: None) go to the encoder as they are; the others are made plain first.
+_PLAIN_KINDS = frozenset({"threads", "greenlets", "tasks"})
+
+
 def as_dict(report: Report) -> dict[str, Any]:
     return {
         "header": _jsonable(report.header),
         "sections": [
             {"title": section.title, "kind": section.kind,
-             "data": _jsonable(section.data), "error": section.error}
+             "data": section.data if section.kind in _PLAIN_KINDS else _jsonable(section.data),
+             "error": section.error}
             for section in report.sections
         ],
     }
 
 
+#: One line of JSON: no spaces (json-compact), or with spaces to read (a
+#: record's line in the indented form). Objects JSON has no form for are str()ed.
+_compact = json.JSONEncoder(separators=(",", ":"), default=str).encode
+_spaced = json.JSONEncoder(separators=(", ", ": "), default=str).encode
+
+
+def _is_record(value: Any) -> bool:
+    """Plain values, and lists of them (a thread, a greenlet, a process, a
+    frame): one line. Whatever holds a mapping is not a record. Lists are
+    taken as their first item shows them: each list the report makes holds
+    one kind of thing."""
+    if isinstance(value, dict):
+        value = value.values()
+    elif not isinstance(value, list | tuple):
+        return True
+    for item in value:
+        if isinstance(item, dict):
+            return False
+        if isinstance(item, list | tuple) and item and isinstance(item[0], dict):
+            return False
+    return True
+
+
+def _pretty(out: list[str], value: Any, pad: str) -> None:
+    """Indented JSON where a person reads it: mappings nest, one key per line;
+    in a list, each record (a thread, a greenlet, a process, a frame) takes
+    one line. Those lines come from the C encoder: fast with 10,000 greenlets."""
+    inner = pad + "  "
+    if isinstance(value, dict) and value:
+        out.append("{\n")
+        for index, (key, item) in enumerate(value.items()):
+            out.append(f",\n{inner}" if index else inner)
+            out.append(f"{json.dumps(str(key))}: ")
+            _pretty(out, item, inner)
+        out.append(f"\n{pad}}}")
+    elif isinstance(value, list | tuple) and not _is_record(value):
+        out.append("[\n")
+        for index, item in enumerate(value):
+            out.append(f",\n{inner}" if index else inner)
+            if _is_record(item):
+                out.append(_spaced(item))
+            else:
+                _pretty(out, item, inner)
+        out.append(f"\n{pad}]")
+    else:
+        out.append(_spaced(value))
+
+
 def json_text(report: Report, compact: bool = False) -> str:
     if compact:
-        return json.dumps(as_dict(report), separators=(",", ":")) + "\n"
-    return json.dumps(as_dict(report), indent=2) + "\n"
+        return _compact(as_dict(report)) + "\n"
+    out: list[str] = []
+    _pretty(out, as_dict(report), "")
+    return "".join(out) + "\n"
 
 
 def render(report: Report, form: str = "text") -> str:

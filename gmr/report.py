@@ -10,14 +10,17 @@ line inside itself; the rest of the report is whole.
 from __future__ import annotations
 
 import datetime
+import io
 import os
 import sys
+import tokenize
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import CodeType
 from typing import Any
 
 from gmr import facts, grouping, redact, snapshot, tasks
+from gmr._impl import core
 
 #: The JSON schema version of the report (header.reportVersion).
 REPORT_VERSION = 1
@@ -30,15 +33,59 @@ _frame_cache: dict[tuple[int, int], tuple[CodeType, FrameInfo]] = {}
 def frame_info(frame: snapshot.Frame) -> FrameInfo:
     """(file, line, function, source) of a frame, resolved once per code
     object and instruction however many stacks share it."""
-    key = (id(frame.code), frame.lasti)
-    hit = _frame_cache.get(key)
+    hit = _frame_cache.get((id(frame.code), frame.lasti))
     if hit is not None and hit[0] is frame.code:
         return hit[1]
+    return _resolve(frame, None)
+
+
+def _resolve(frame: snapshot.Frame, lines: list[str] | None) -> FrameInfo:
     if len(_frame_cache) > 100_000:
         _frame_cache.clear()
-    info = (frame.filename, frame.line, frame.function, frame.source)
-    _frame_cache[key] = (frame.code, info)
+    line = frame.line
+    if lines is None:
+        source = frame.source  # through linecache
+    else:
+        source = lines[line - 1].strip() if 0 < line <= len(lines) else ""
+    info = (frame.filename, line, frame.function, source)
+    _frame_cache[(id(frame.code), frame.lasti)] = (frame.code, info)
     return info
+
+
+def resolve_new_frames(captured: snapshot.Snapshot) -> None:
+    """Resolve every frame of the snapshot that was not resolved before,
+    reading the source files they need in one batch (the GIL let go once,
+    not once per read of each file)."""
+    new: list[snapshot.Frame] = []
+    seen: set[int] = set()
+    stacks = [thread.frames for thread in captured.threads]
+    stacks += [green.frames for green in captured.greenlets]
+    for stack in stacks:
+        if id(stack) in seen:
+            continue  # a stack many greenlets share
+        seen.add(id(stack))
+        for frame in stack:
+            hit = _frame_cache.get((id(frame.code), frame.lasti))
+            if hit is None or hit[0] is not frame.code:
+                new.append(frame)
+    files = sorted({frame.filename for frame in new
+                    if not (frame.filename.startswith("<") and frame.filename.endswith(">"))})
+    sources = {name: _source_lines(data)
+               for name, data in zip(files, core.read_files(files), strict=True)
+               if data is not None}
+    for frame in new:
+        _resolve(frame, sources.get(frame.filename, []))
+
+
+def _source_lines(data: bytes) -> list[str]:
+    """A source file's lines, decoded as the interpreter would (PEP 263)."""
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+    except SyntaxError:
+        encoding = "utf-8"
+    text = data.decode(encoding, errors="replace")
+    # Lines end where the interpreter counts them: at \n, \r\n or \r only.
+    return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
 
 
 @dataclass(frozen=True)
@@ -114,8 +161,9 @@ def _frames(frames: tuple[snapshot.Frame, ...], max_depth: int) -> dict[str, Any
 
 def threads_data(captured: snapshot.Snapshot, options: Options) -> list[dict[str, Any]]:
     out = []
+    kernels = facts.threads_facts(thread.native_id for thread in captured.threads)
     for thread in captured.threads:
-        kernel = facts.thread_facts(thread.native_id)
+        kernel = kernels.get(thread.native_id or 0, facts.ThreadFacts(None, None))
         entry = {
             "id": thread.ident,
             "name": thread.name,
@@ -157,10 +205,16 @@ def _greenlet_name(green: object) -> str | None:
 
 
 def _stacks(entries: list[dict[str, Any]], options: Options) -> list[dict[str, Any]]:
-    """Resolve each stack, or each group of identical stacks once."""
+    """Resolve each distinct stack once (contexts in the same frames share one
+    frames tuple), or each group of identical stacks."""
     if not options.group_stacks:
+        resolved: dict[int, dict[str, Any]] = {}
         for entry in entries:
-            entry.update(_frames(entry.pop("stack"), options.max_stack_depth))
+            stack = entry.pop("stack")
+            shared = resolved.get(id(stack))
+            if shared is None:
+                shared = resolved[id(stack)] = _frames(stack, options.max_stack_depth)
+            entry.update(shared)
         return entries
     groups = grouping.group_stacks(entries, lambda entry: entry["stack"])
     out = []
@@ -177,47 +231,14 @@ def _stacks(entries: list[dict[str, Any]], options: Options) -> list[dict[str, A
 # -- Processes -----------------------------------------------------------------
 
 
-def _process_entry(process: Any) -> dict[str, Any]:
-    import psutil
-
-    with process.oneshot():
-        try:
-            uids = process.uids()
-            gids = process.gids()
-            user = process.username()
-        except (psutil.Error, KeyError):
-            uids = gids = None
-            user = None
-        try:
-            cmdline = redact.redact_argv(process.cmdline())
-        except psutil.Error:
-            cmdline = []
-        return {
-            "pid": process.pid,
-            "ppid": process.ppid(),
-            "user": user,
-            "uids": list(uids) if uids else None,
-            "gids": list(gids) if gids else None,
-            "cmdline": cmdline,
-            "state": process.status(),
-        }
-
-
 def processes_data(options: Options) -> dict[str, Any]:
-    import psutil
-
-    me = psutil.Process(os.getpid())
-    children = []
-    for child in me.children(recursive=True):
-        try:
-            children.append(_process_entry(child))
-        except psutil.Error:
-            continue  # ended while we looked
+    me = os.getpid()
+    entries = facts.process_entries([me, *facts.descendants(me)])
     environment = {name: redact.redact(os.environ[name])
                    for name in options.environment_allowlist if name in os.environ}
     return {
-        "process": _process_entry(me),
-        "children": children,
+        "process": entries[0] if entries and entries[0]["pid"] == me else None,
+        "children": [entry for entry in entries if entry["pid"] != me],
         "facts": facts.process_facts(),
         "environment": environment,
     }
@@ -296,6 +317,7 @@ def header_data(captured: snapshot.Snapshot, displaced: list[int]) -> dict[str, 
 def build(captured: snapshot.Snapshot, version: Any, conf: Any,
           registered: list[tuple[str, Callable[[], Any]]], options: Options,
           displaced: list[int] | None = None) -> Report:
+    resolve_new_frames(captured)
     sections = [
         _guard("package", "Package", lambda: package_data(version)),
         _guard("threads", "Threads", lambda: threads_data(captured, options)),

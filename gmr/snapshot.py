@@ -82,7 +82,7 @@ class Frame:
         return linecache.getline(self.filename, self.line).strip()
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class ThreadStack:
     """An OS thread and its stack."""
 
@@ -100,7 +100,7 @@ class ThreadStack:
     daemon: bool | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class GreenletStack:
     """A greenlet and, when it is suspended, its stack."""
 
@@ -143,13 +143,49 @@ class Snapshot:
     greenlets: tuple[GreenletStack, ...]
 
 
-def _frames(raw_frames: tuple[tuple[CodeType, int], ...]) -> tuple[Frame, ...]:
-    return tuple(Frame(code, lasti) for code, lasti in reversed(raw_frames))
+#: One Frame per (code object, instruction): a Frame holds its code object,
+#: so the id in the key cannot be reused while the entry lives.
+_frame_pool: dict[tuple[int, int], Frame] = {}
 
 
-def _type_name(obj: object) -> str:
-    kind = type(obj)
-    return f"{kind.__module__}.{kind.__qualname__}"
+def frame(code: CodeType, lasti: int) -> Frame:
+    """The shared Frame for this code object and instruction."""
+    key = (id(code), lasti)
+    known = _frame_pool.get(key)
+    if known is None:
+        if len(_frame_pool) > 65_536:
+            _frame_pool.clear()
+        known = _frame_pool[key] = Frame(code, lasti)
+    return known
+
+
+def forget_frames() -> None:
+    """Drop the shared Frames, and with them the references they hold to code
+    objects (a leak check counts those)."""
+    _frame_pool.clear()
+
+
+def _frames(raw_frames: tuple[tuple[CodeType, int], ...],
+            stacks: dict[int, tuple[Frame, ...]]) -> tuple[Frame, ...]:
+    """Outermost first. The compiled core hands out one raw tuple per
+    distinct stack; each becomes one tuple of Frames, shared by every context
+    standing in it (stacks maps id(raw tuple) to it; the raw tuples live
+    until the capture is released)."""
+    known = stacks.get(id(raw_frames))
+    if known is None:
+        known = stacks[id(raw_frames)] = tuple(frame(code, lasti)
+                                               for code, lasti in reversed(raw_frames))
+    return known
+
+
+_type_names: dict[type, str] = {}
+
+
+def _type_name(kind: type) -> str:
+    name = _type_names.get(kind)
+    if name is None:
+        name = _type_names[kind] = f"{kind.__module__}.{kind.__qualname__}"
+    return name
 
 
 def take(trigger: str = "api", coalesced: int = 1, include_caller: bool = False) -> Snapshot:
@@ -166,6 +202,7 @@ def take(trigger: str = "api", coalesced: int = 1, include_caller: bool = False)
     # eventlet that lock is green and this runs in a real OS thread.
     known = dict(getattr(threading, "_active", {}))
     main_ident = threading.main_thread().ident
+    stacks: dict[int, tuple[Frame, ...]] = {}
     threads = []
     for index in range(raw.threads):
         ident, native_id, raw_frames = raw.thread(index)
@@ -179,17 +216,17 @@ def take(trigger: str = "api", coalesced: int = 1, include_caller: bool = False)
                 name=getattr(thread, "name", None),
                 daemon=getattr(thread, "daemon", None),
                 is_main=ident == main_ident,
-                frames=_frames(raw_frames),
+                frames=_frames(raw_frames, stacks),
             )
         )
     if include_caller:
         caller = sys._getframe(1)
         stack: list[Frame] = []
-        frame: FrameType | None = caller
-        while frame is not None:
-            stack.append(Frame(frame.f_code, frame.f_lasti))
-            frame = frame.f_back
-        del caller, frame
+        current: FrameType | None = caller
+        while current is not None:
+            stack.append(frame(current.f_code, current.f_lasti))
+            current = current.f_back
+        del caller, current
         ident = threading.get_ident()
         thread = known.get(ident)
         threads.insert(0, ThreadStack(
@@ -206,10 +243,10 @@ def take(trigger: str = "api", coalesced: int = 1, include_caller: bool = False)
         greenlets.append(
             GreenletStack(
                 id=id(greenlet),
-                type_name=_type_name(greenlet),
+                type_name=_type_name(type(greenlet)),
                 state=GREENLET_STATES[state],
                 parent_id=id(parent) if parent is not None else None,
-                frames=_frames(raw_frames),
+                frames=_frames(raw_frames, stacks),
                 greenlet=greenlet,
             )
         )

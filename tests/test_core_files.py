@@ -1,0 +1,68 @@
+"""The core's batch file reader and thread naming, both twins; the report's
+source lines read through it."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import threading
+from pathlib import Path
+from types import ModuleType
+
+from gmr import report, snapshot
+
+
+def test_read_files_reads_whole_files_and_says_none_for_the_rest(
+        core: ModuleType, tmp_path: Path) -> None:
+    big = tmp_path / "big"
+    big.write_bytes(bytes(range(256)) * 100)  # past the first buffer
+    empty = tmp_path / "empty"
+    empty.write_bytes(b"")
+    paths = [str(big), str(empty), str(tmp_path / "missing"), str(tmp_path), "/proc/self/status"]
+    got = core.read_files(paths)
+    assert got[0] == big.read_bytes()
+    assert got[1] == b""
+    assert got[2] is None  # missing
+    assert got[3] is None  # a directory cannot be read
+    assert got[4] is not None and b"VmRSS" in got[4]  # /proc says size 0: read to the end
+    assert core.read_files([str(big)], 1000) == [big.read_bytes()[:1000]]
+    assert core.read_files([]) == []
+
+
+def test_name_this_thread(core: ModuleType) -> None:
+    seen: list[str] = []
+
+    def run() -> None:
+        core.name_this_thread("gmr-test-thread-long-name")
+        seen.append(Path(f"/proc/self/task/{threading.get_native_id()}/comm").read_text().strip())
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    assert seen == ["gmr-test-thread"]  # the kernel keeps 15 bytes
+
+
+def test_source_lines_decoded_as_the_interpreter_does(tmp_path: Path) -> None:
+    source = tmp_path / "latin.py"
+    source.write_bytes("# -*- coding: latin-1 -*-\r\ndef where():\r\n"
+                       "    return 'caf\xe9'  # marker\r\n".encode("latin-1"))
+    spec = importlib.util.spec_from_file_location("latin", source)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    code = module.where.__code__
+    first = snapshot.Frame(code, 0)
+    last = snapshot.Frame(code, len(code.co_code) - 2)  # the return, on line 3
+    report.resolve_new_frames(_one_thread(first, last))
+    lines = source.read_bytes().decode("latin-1").splitlines()
+    filename, line, function, text = report.frame_info(first)
+    assert (filename, function) == (str(source), "where")
+    assert text == lines[line - 1].strip()  # line 2 or 3, as the version numbers it
+    assert report.frame_info(last)[1:] == (3, "where", "return 'caf\xe9'  # marker")
+
+
+def _one_thread(*frames: snapshot.Frame) -> snapshot.Snapshot:
+    return snapshot.Snapshot(captured_at=0.0, pid=os.getpid(), trigger="api", coalesced=1,
+                             implementation="compiled", pause_ns=0, heap_objects=0,
+                             threads=(snapshot.ThreadStack(1, None, "t", False, frames),),
+                             greenlets=())
