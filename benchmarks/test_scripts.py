@@ -23,6 +23,7 @@ def test_compare_smoke() -> None:
     assert set(rows) == {"gmr", "oslo.reports", "faulthandler"}
     # gmr's report is whole, in both cells (the last row of each name is the stuck cell's).
     assert rows["gmr"].rstrip(" |").endswith("5/5 | 100% | 100% | 100%")
+    assert rows["oslo.reports"].split("|")[6].strip() == "—"  # only gmr states its pause
     assert "### base" in out and "### stuck" in out
 
 

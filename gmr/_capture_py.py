@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import _thread
 import gc
+import itertools
 import os
 import signal
 import sys
@@ -164,13 +165,20 @@ def capture(greenlet_type: Any = None) -> RawCapture:
                 raw._threads.append((ident, 0, _stack(frame)))
         del frame
         if greenlet_type is not None:
-            # Filtered in C, with no bytecode in between, so no other thread
-            # runs while the heap list is alive: gc.get_objects() also returns
-            # tuples another thread is still building, and a reference held
-            # to one makes that thread's tuple resize fail with SystemError.
-            # Each heap list lives within one call: freed before the next bytecode.
-            raw.heap_objects = len(gc.get_objects())
-            found = list(filter(greenlet_type.__instancecheck__, gc.get_objects()))
+            # The heap list must never be seen by bytecode: gc.get_objects()
+            # also returns tuples another thread is still building, and while
+            # a reference to one is held, that thread's tuple resize fails
+            # with SystemError. A list returned to bytecode is alive at the
+            # eval-breaker check that follows the call, where the GIL may
+            # pass to that very thread. So each heap list is made (map calls
+            # gc.get_objects lazily), filtered and dropped inside one chain of
+            # C calls. isinstance() may run bytecode for an object whose
+            # class answers __class__ in Python (typing's deprecated aliases,
+            # proxies): callables, classes among them, are passed over first,
+            # by a check that looks nothing up (a greenlet is not callable).
+            raw.heap_objects = sum(map(len, map(gc.get_objects, (None,))))
+            found = list(filter(greenlet_type.__instancecheck__, itertools.filterfalse(
+                callable, itertools.chain.from_iterable(map(gc.get_objects, (None,))))))
             for obj in found:
                 state, top = _greenlet_state(greenlet_type, obj)
                 parent = greenlet_type.parent.__get__(obj)

@@ -14,6 +14,9 @@ and the RSS stay flat.
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 
 pytestmark = pytest.mark.timeout(120)
@@ -61,3 +64,47 @@ def test_no_leak_over_many_captures(service, twin_env) -> None:  # type: ignore[
     assert lines["captures"].split()[:5] == [str(captures), "threads", "4", "greenlets", "20"]
     implementation = "compiled" if twin_env["GMR_TEST_TWIN"] == "c" else "pure"
     assert lines["captures"].endswith(f"implementation {implementation}")
+
+
+def test_other_threads_build_tuples_while_the_heap_is_scanned(core) -> None:  # type: ignore[no-untyped-def]
+    """tuple() of a generator resizes its tuple after running bytecode; a
+    capture that holds the heap list (or runs bytecode while holding it)
+    makes that resize fail with SystemError in the other thread. typing's
+    deprecated aliases answer __class__ in Python: they are on the heap."""
+    import greenlet
+    import typing
+
+    assert typing.ByteString  # noqa: UP019 (a deprecated alias, on purpose)
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def identity(value: int) -> int:
+        return value
+
+    def build() -> None:
+        while not stop.is_set():
+            try:
+                tuple(identity(n) for n in range(50))
+            except SystemError as error:
+                errors.append(error)
+
+    parked = [greenlet.greenlet(lambda: greenlet.getcurrent().parent.switch()) for _ in range(5)]
+    for one in parked:
+        one.switch()
+    builders = [threading.Thread(target=build) for _ in range(2)]
+    for thread in builders:
+        thread.start()
+    try:
+        deadline = time.monotonic() + 2.0
+        captures = 0
+        while time.monotonic() < deadline:
+            raw = core.capture(greenlet.greenlet)
+            assert raw.greenlets >= 5
+            raw.release()
+            captures += 1
+    finally:
+        stop.set()
+        for thread in builders:
+            thread.join(10)
+    assert captures > 10
+    assert errors == []
