@@ -71,10 +71,10 @@ def test_other_threads_build_tuples_while_the_heap_is_scanned(core) -> None:  # 
     capture that holds the heap list (or runs bytecode while holding it)
     makes that resize fail with SystemError in the other thread. typing's
     deprecated aliases answer __class__ in Python: they are on the heap."""
-    import greenlet
-    import typing
+    import typing  # noqa: F401 (its deprecated aliases are on the heap from here)
 
-    assert typing.ByteString  # noqa: UP019 (a deprecated alias, on purpose)
+    import greenlet
+
     errors: list[BaseException] = []
     stop = threading.Event()
 
