@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from importlib import resources
 from typing import Any
 
 from gmr.report import Report, Section
@@ -269,6 +270,14 @@ def as_dict(report: Report) -> dict[str, Any]:
             for section in report.sections
         ],
     }
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of the JSON report, shipped with gmr as
+    gmr/report.schema.json; its version is header.reportVersion."""
+    text = resources.files("gmr").joinpath("report.schema.json").read_text()
+    schema: dict[str, Any] = json.loads(text)
+    return schema
 
 
 #: One line of JSON: no spaces (json-compact), or with spaces to read (a
