@@ -7,7 +7,8 @@ oslo.config options, a few with credentials), with the core gmr._impl picked.
   turned on. Everything an option changes runs after the capture, so the
   pause must not move; "capture only" is the capture without any report.
 - ``test_report_item``: the time one item adds to building and rendering
-  the report (after the pause, in the watcher's thread).
+  the report (after the pause, in the watcher's thread). The whole report,
+  and build plus render by format, are test_report.py's.
 
 Figures: ``extra_info["pause_ms_median"]`` and pytest-benchmark's own columns.
 """
@@ -120,8 +121,6 @@ def _items(conf: cfg.ConfigOpts, captured: snapshot.Snapshot) -> dict[str, Calla
     values = [value for group in report.configuration_data(conf).values()
               for value in group.values() if isinstance(value, str)]
     return {
-        "whole report, text": lambda: render.text(
-            report.build(captured, "1.0", conf, [], default)),
         "facts: threads (/proc)": lambda: [facts.thread_facts(thread.native_id)
                                            for thread in captured.threads],
         "facts: processes section": lambda: report.processes_data(default),
@@ -141,7 +140,7 @@ def _items(conf: cfg.ConfigOpts, captured: snapshot.Snapshot) -> dict[str, Calla
 
 
 ITEMS = [
-    "whole report, text", "facts: threads (/proc)", "facts: processes section",
+    "facts: threads (/proc)", "facts: processes section",
     "greenlet identity", "tasks (100 parked)", "redaction (options, argv)",
     "grouping (group_stacks)", "greenlets section, listed", "greenlets section, grouped",
     "render text", "render json", "render json-compact",
