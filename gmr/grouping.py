@@ -11,6 +11,9 @@ from gmr.snapshot import Frame
 
 T = TypeVar("T")
 
+#: Members a report names for each group; its count says how many there are.
+MEMBERS_SHOWN = 20
+
 
 @dataclass(frozen=True)
 class StackGroup(Generic[T]):

@@ -68,10 +68,14 @@ class TextGuruMeditation:
 
     # -- a report now -------------------------------------------------------------
 
-    def run(self) -> str:
-        """Capture and render a report now, in the calling thread."""
+    def run(self, format: str = "text") -> str:
+        """Capture and render a report now, in the calling thread: the
+        oslo.reports text, or "json", or "json-compact" (one line)."""
+        if format not in gmr_opts.FORMATS:
+            raise ValueError(f"unknown report format {format!r}: "
+                             f"one of {', '.join(gmr_opts.FORMATS)}")
         captured = snapshot.take(trigger="api", include_caller=True)
-        return self._render(captured, self.version, self._conf(), form="text")
+        return self._render(captured, self.version, self._conf(), form=format)
 
     @classmethod
     def _conf(cls) -> Any:
@@ -90,6 +94,9 @@ class TextGuruMeditation:
             return default
         try:
             return getattr(conf.oslo_reports, name)
+        except ValueError as error:  # a bad value in the configuration file
+            watcher.error_line(f"[oslo_reports] {name}: {error}; using {default!r}")
+            return default
         except Exception:  # not registered, or not parsed yet
             return default
 

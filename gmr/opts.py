@@ -10,6 +10,9 @@ from oslo_config import cfg
 
 GROUP = "oslo_reports"
 
+#: The report formats: the oslo.reports text, JSON, JSON on one line.
+FORMATS = ("text", "json", "json-compact")
+
 _options = [
     cfg.StrOpt("log_dir", help="Path to a log directory where to create a file"),
     cfg.StrOpt(
@@ -27,7 +30,7 @@ _options = [
     cfg.StrOpt(
         "format",
         default="text",
-        choices=["text", "json", "json-compact"],
+        choices=list(FORMATS),
         help="Report format: the oslo.reports text, JSON, or JSON on one line for log "
         "shippers.",
     ),

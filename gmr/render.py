@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from importlib import resources
 from typing import Any
 
 from gmr.report import Report, Section
@@ -68,13 +69,25 @@ def _thread_facts(entry: Mapping[str, Any]) -> str:
 def _greenlet_facts(entry: Mapping[str, Any]) -> str:
     parts = [f"id {entry['id']:#x}", entry["type"]]
     if entry.get("name"):
-        parts.append(entry["name"])
+        ident = entry.get("minimal_ident")
+        parts.append(entry["name"] + (f" (#{ident})" if ident is not None else ""))
     parts.append(entry["state"])
     if entry.get("parent"):
         parts.append(f"parent {entry['parent']:#x}")
+    if entry.get("thread"):
+        parts.append(f"in thread #{entry['thread']}")
     if entry["state"] == "running":
         parts.append("its frames are its thread's")
     return ", ".join(parts)
+
+
+def _spawning_stack(out: list[str], entry: Mapping[str, Any]) -> None:
+    if not entry.get("spawning_stack"):
+        return
+    spawner = entry.get("spawned_by")
+    out.append("Spawned" + (f" by {spawner:#x}" if spawner else "") + " at:")
+    out.append("")
+    _frames(out, entry["spawning_stack"])
 
 
 def _contexts(out: list[str], items: list[Mapping[str, Any]], green: bool) -> None:
@@ -87,12 +100,11 @@ def _contexts(out: list[str], items: list[Mapping[str, Any]], green: bool) -> No
             noun = "Green Threads" if green else "Threads"
             out.append(_context_banner(f"{item['count']} {noun} with this stack"))
             out.append("")
-            shown = members[:20]
-            for member in shown:
+            for member in members:
                 label = f"Thread #{member['id']}: " if not green else ""
                 out.append(f"  {label}{facts(member)}")
-            if len(members) > len(shown):
-                out.append(f"  ... and {len(members) - len(shown)} more")
+            if item["count"] > len(members):
+                out.append(f"  ... and {item['count'] - len(members)} more")
             out.append("")
         else:
             out.append(green_banner if green else _context_banner(f"Thread #{item['id']}"))
@@ -100,6 +112,7 @@ def _contexts(out: list[str], items: list[Mapping[str, Any]], green: bool) -> No
             out.append(f"({facts(item)})")
             out.append("")
         _frame_lines(out, item, rendered)
+        _spawning_stack(out, item)
 
 
 def _nested(out: list[str], value: Any, indent: int) -> None:
@@ -221,7 +234,7 @@ def _section_text(out: list[str], section: Section) -> None:
         for task in data:
             out.append(_context_banner(f"Task {task['name']}"))
             out.append("")
-            out.append(f"({task['state']}, loop {task['loop']})")
+            out.append(f"({task['state']}, loop {task['loop_id']:#x} {task['loop']})")
             out.append("")
             _frame_lines(out, task)
     elif section.kind == "processes":
@@ -257,6 +270,14 @@ def as_dict(report: Report) -> dict[str, Any]:
             for section in report.sections
         ],
     }
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of the JSON report, shipped with gmr as
+    gmr/report.schema.json; its version is header.reportVersion."""
+    text = resources.files("gmr").joinpath("report.schema.json").read_text()
+    schema: dict[str, Any] = json.loads(text)
+    return schema
 
 
 #: One line of JSON: no spaces (json-compact), or with spaces to read (a

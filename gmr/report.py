@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime
 import io
+import linecache
 import os
 import sys
 import tokenize
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 from types import CodeType
 from typing import Any
 
-from gmr import facts, grouping, redact, snapshot, tasks
+from gmr import facts, greenlets, grouping, redact, snapshot, tasks
 from gmr._impl import core
 
 #: The JSON schema version of the report (header.reportVersion).
@@ -86,6 +87,13 @@ def _source_lines(data: bytes) -> list[str]:
     text = data.decode(encoding, errors="replace")
     # Lines end where the interpreter counts them: at \n, \r\n or \r only.
     return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+
+
+def line_info(code: CodeType, line: int) -> FrameInfo:
+    """(file, line, function, source) of a frame known by its line, not its
+    instruction (gevent's record of a spawning stack)."""
+    function = getattr(code, "co_qualname", code.co_name)
+    return (code.co_filename, line, function, linecache.getline(code.co_filename, line).strip())
 
 
 @dataclass(frozen=True)
@@ -179,29 +187,28 @@ def threads_data(captured: snapshot.Snapshot, options: Options) -> list[dict[str
 
 
 def greenlets_data(captured: snapshot.Snapshot, options: Options) -> list[dict[str, Any]]:
+    """Every greenlet but the dead ones (the header counts those)."""
+    parents = {green.id: green.parent_id for green in captured.greenlets}
+    threads = greenlets.hub_threads(captured.greenlets)
     out = []
     for green in captured.greenlets:
-        if green.state not in ("suspended", "running"):
+        if green.state == "dead":
             continue
+        who = greenlets.identity(green.greenlet)
         entry = {
             "id": green.id,
             "type": green.type_name,
-            "name": _greenlet_name(green.greenlet),
+            "name": who.name,
+            "minimal_ident": who.minimal_ident,
             "state": green.state,
             "parent": green.parent_id,
+            "thread": greenlets.thread_of(green.id, parents, threads),
+            "spawned_by": who.spawned_by,
+            "spawning_stack": [line_info(code, line) for code, line in who.spawning_stack],
             "stack": green.frames,
         }
         out.append(entry)
     return _stacks(out, options)
-
-
-def _greenlet_name(green: object) -> str | None:
-    # gevent's Greenlet has a name and a small stable id; eventlet's has neither.
-    name = getattr(green, "name", None)
-    if isinstance(name, str):
-        ident = getattr(green, "minimal_ident", None)
-        return f"{name} (#{ident})" if ident is not None else name
-    return None
 
 
 def _stacks(entries: list[dict[str, Any]], options: Options) -> list[dict[str, Any]]:
@@ -219,10 +226,11 @@ def _stacks(entries: list[dict[str, Any]], options: Options) -> list[dict[str, A
     groups = grouping.group_stacks(entries, lambda entry: entry["stack"])
     out = []
     for group in groups:
-        members = [dict(member) for member in group.members]
+        # A few members name the group; the count says how many share it.
+        members = [dict(member) for member in group.members[:grouping.MEMBERS_SHOWN]]
         for member in members:
             member.pop("stack")
-        item = {"count": len(members), "members": members}
+        item = {"count": len(group.members), "members": members}
         item.update(_frames(group.frames, options.max_stack_depth))
         out.append(item)
     return out
@@ -337,7 +345,8 @@ def build(captured: snapshot.Snapshot, version: Any, conf: Any,
 def _tasks_data(options: Options) -> list[dict[str, Any]]:
     out = []
     for task in tasks.capture_tasks():
-        entry = {"name": task.name, "state": task.state, "loop": task.loop}
+        entry = {"name": task.name, "state": task.state, "loop_id": task.loop_id,
+                 "loop": task.loop}
         entry.update(_frames(task.frames, options.max_stack_depth))
         out.append(entry)
     return out

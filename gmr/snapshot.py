@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 from types import CodeType, FrameType
 
+from gmr import _originals
 from gmr._impl import IMPLEMENTATION, core
 
 GREENLET_STATES = {
@@ -143,6 +144,12 @@ class Snapshot:
     greenlets: tuple[GreenletStack, ...]
 
 
+# The main thread's own ident, taken when gmr is imported there: under gevent
+# threading knows the main thread by its main greenlet's ident instead.
+_MAIN_OS_IDENT = (_originals.get_ident()
+                  if threading.current_thread() is threading.main_thread() else None)
+
+
 #: One Frame per (code object, instruction): a Frame holds its code object,
 #: so the id in the key cannot be reused while the entry lives.
 _frame_pool: dict[tuple[int, int], Frame] = {}
@@ -201,12 +208,15 @@ def take(trigger: str = "api", coalesced: int = 1, include_caller: bool = False)
     # threading's table is read as it is, never under its lock: under
     # eventlet that lock is green and this runs in a real OS thread.
     known = dict(getattr(threading, "_active", {}))
-    main_ident = threading.main_thread().ident
+    main = threading.main_thread()
+    main_ident = main.ident
     stacks: dict[int, tuple[Frame, ...]] = {}
     threads = []
     for index in range(raw.threads):
         ident, native_id, raw_frames = raw.thread(index)
-        thread = known.get(ident)
+        is_main = (ident in (main_ident, _MAIN_OS_IDENT)
+                   or bool(native_id and native_id == main.native_id))
+        thread = known.get(ident) or (main if is_main else None)
         if not native_id:
             native_id = getattr(thread, "native_id", None) or 0
         threads.append(
@@ -215,7 +225,7 @@ def take(trigger: str = "api", coalesced: int = 1, include_caller: bool = False)
                 native_id=native_id or None,
                 name=getattr(thread, "name", None),
                 daemon=getattr(thread, "daemon", None),
-                is_main=ident == main_ident,
+                is_main=is_main,
                 frames=_frames(raw_frames, stacks),
             )
         )

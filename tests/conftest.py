@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import itertools
+import json
 import os
 import signal
 import subprocess
@@ -12,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
-from typing import IO, TypeVar
+from typing import IO, Any, TypeVar
 
 import pytest
 
@@ -35,6 +37,42 @@ def wait_for(predicate: Callable[[], T], timeout: float = 10.0) -> T:
             return value
         time.sleep(0.05)
     return predicate()
+
+
+def reports(directory: Path) -> list[Path]:
+    """The complete reports gmr has written in directory, by name."""
+    return sorted(p for p in directory.iterdir() if "_gurumeditation_" in p.name
+                  and not p.name.startswith(".") and not p.name.endswith("_degraded"))
+
+
+def next_report(svc: Service, directory: Path, timeout: float = 30.0) -> Path:
+    """SIGUSR2 the service; the report it then writes in directory."""
+    before = set(reports(directory))
+    svc.kill()
+    new = wait_for(lambda: [path for path in reports(directory) if path not in before], timeout)
+    assert len(new) == 1, (new, svc.stderr_text())
+    return new[0]
+
+
+def validate_report(text: str) -> dict[str, Any]:
+    """A JSON report, parsed and checked against gmr's shipped JSON Schema."""
+    import jsonschema
+
+    from gmr.render import json_schema
+
+    document: dict[str, Any] = json.loads(text)
+    validator = jsonschema.Draft202012Validator(
+        json_schema(), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+    errors = sorted(validator.iter_errors(document), key=lambda error: list(error.path))
+    assert not errors, "\n".join(f"{list(error.path)}: {error.message[:300]}"
+                                 for error in errors)
+    return document
+
+
+def section(document: dict[str, Any], kind: str) -> Any:
+    """The data of the one section of that kind in a parsed JSON report."""
+    (found,) = [entry for entry in document["sections"] if entry["kind"] == kind]
+    return found["data"]
 
 
 def compiled_expected() -> bool:
@@ -184,3 +222,21 @@ def service(twin_env: dict[str, str]) -> Iterator[object]:
     yield start
     for proc in started:
         proc.cleanup()
+
+
+@pytest.fixture
+def report_service(service, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """report_service(*args, conf="", env=None, ready=True): tests/programs/report_service.py
+    reading an oslo.config file that holds conf, started (and waited for, unless
+    ready=False: then several can start side by side)."""
+    configs = itertools.count()
+
+    def start(*args: str, conf: str = "", env: dict[str, str] | None = None,
+              ready: bool = True) -> Service:
+        config = tmp_path / f"service-{next(configs)}.conf"
+        config.write_text(conf)
+        proc: Service = service("report_service.py", *args, "--config-file", str(config),
+                                env=env)
+        return proc.ready() if ready else proc
+
+    return start

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, wait_for
+from conftest import ROOT, reports, wait_for
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -21,27 +21,14 @@ BANNER = re.compile(r"^====(.{64})====$", re.MULTILINE)
 GOLDEN = Path(__file__).parent / "golden"
 
 
-
-
-def reports(directory: Path) -> list[Path]:
-    return sorted(p for p in directory.iterdir() if "_gurumeditation_" in p.name
-                  and not p.name.startswith(".") and not p.name.endswith("_degraded"))
-
-
 def titles(text: str) -> list[str]:
     return [match.strip() for match in BANNER.findall(text) if set(match) != {"="}]
 
 
-def start(service, tmp_path: Path, *args: str, conf: str = ""):  # type: ignore[no-untyped-def]
-    config = tmp_path / "service.conf"
-    config.write_text(conf)
-    return service("report_service.py", *args, "--config-file", str(config)).ready()
-
-
-def test_signal_writes_a_whole_report_file(service, tmp_path: Path) -> None:
+def test_signal_writes_a_whole_report_file(report_service, tmp_path: Path) -> None:
     logs = tmp_path / "logs"
     logs.mkdir()
-    svc = start(service, tmp_path, "--sections", "--service-name", "nova-api",
+    svc = report_service("--sections", "--service-name", "nova-api",
                 conf=f"[oslo_reports]\nlog_dir = {logs}\n")
     svc.kill()
     (path,) = wait_for(lambda: reports(logs))
@@ -74,20 +61,20 @@ def test_signal_writes_a_whole_report_file(service, tmp_path: Path) -> None:
     assert svc.alive()
 
 
-def test_capture_implementation_is_stated(service, twin_env, tmp_path: Path) -> None:
+def test_capture_implementation_is_stated(report_service, twin_env, tmp_path: Path) -> None:
     logs = tmp_path / "logs"
     logs.mkdir()
-    svc = start(service, tmp_path, "--log-dir", str(logs))
+    svc = report_service("--log-dir", str(logs))
     svc.kill()
     (path,) = wait_for(lambda: reports(logs))
     expected = "pure" if twin_env["GMR_TEST_TWIN"] == "py" else "compiled"
     assert f"\ncapture = {expected}\n" in path.read_text()
 
 
-def test_reports_in_the_same_second_never_overwrite(service, tmp_path: Path) -> None:
+def test_reports_in_the_same_second_never_overwrite(report_service, tmp_path: Path) -> None:
     logs = tmp_path / "logs"
     logs.mkdir()
-    svc = start(service, tmp_path, "--log-dir", str(logs), "--service-name", "svc")
+    svc = report_service("--log-dir", str(logs), "--service-name", "svc")
     for count in (1, 2, 3):
         svc.kill()
         wait_for(lambda count=count: len(reports(logs)) >= count)
@@ -99,18 +86,18 @@ def test_reports_in_the_same_second_never_overwrite(service, tmp_path: Path) -> 
     assert not [p for p in logs.iterdir() if p.name.startswith(".")]
 
 
-def test_setup_autorun_twice_gives_one_report_per_trigger(service, tmp_path: Path) -> None:
+def test_setup_autorun_twice_gives_one_report_per_trigger(report_service, tmp_path: Path) -> None:
     logs = tmp_path / "logs"
     logs.mkdir()
-    svc = start(service, tmp_path, "--log-dir", str(logs), "--twice")
+    svc = report_service("--log-dir", str(logs), "--twice")
     svc.kill()
     wait_for(lambda: reports(logs))
     time.sleep(1.0)
     assert len(reports(logs)) == 1
 
 
-def test_stderr_by_default_in_one_piece(service, tmp_path: Path) -> None:
-    svc = start(service, tmp_path)
+def test_stderr_by_default_in_one_piece(report_service) -> None:
+    svc = report_service()
     svc.kill()
     wait_for(lambda: "Configuration" in svc.stderr_text() and
              "    Green Threads    " not in svc.stderr_text()[-200:])
@@ -127,18 +114,18 @@ def test_stderr_by_default_in_one_piece(service, tmp_path: Path) -> None:
     ("none", "version = \n"),
     ("pbr", "product = oslo.config"),
 ])
-def test_version_kinds(service, tmp_path: Path, kind: str, expected: str) -> None:
+def test_version_kinds(report_service, tmp_path: Path, kind: str, expected: str) -> None:
     logs = tmp_path / "logs"
     logs.mkdir()
-    svc = start(service, tmp_path, "--log-dir", str(logs), "--version", kind)
+    svc = report_service("--log-dir", str(logs), "--version", kind)
     svc.kill()
     (path,) = wait_for(lambda: reports(logs))
     assert expected in path.read_text()
 
 
-def test_unwritable_log_dir_one_line_and_retry(service, tmp_path: Path) -> None:
+def test_unwritable_log_dir_one_line_and_retry(report_service, tmp_path: Path) -> None:
     logs = tmp_path / "not-yet"
-    svc = start(service, tmp_path, "--log-dir", str(logs), "--service-name", "svc")
+    svc = report_service("--log-dir", str(logs), "--service-name", "svc")
     svc.kill()
     line = wait_for(lambda: [entry for entry in svc.stderr_lines if entry.startswith("gmr:")])
     assert len(line) == 1
@@ -150,14 +137,14 @@ def test_unwritable_log_dir_one_line_and_retry(service, tmp_path: Path) -> None:
     assert wait_for(lambda: reports(logs))
 
 
-def test_file_trigger_touch_delete_recreate(service, tmp_path: Path) -> None:
+def test_file_trigger_touch_delete_recreate(report_service, tmp_path: Path) -> None:
     logs = tmp_path / "logs"
     logs.mkdir()
     trigger = tmp_path / "trigger"
     trigger.touch()
     conf = (f"[oslo_reports]\nlog_dir = {logs}\nfile_event_handler = {trigger}\n"
             "file_event_handler_interval = 1\n")
-    svc = start(service, tmp_path, conf=conf)
+    svc = report_service(conf=conf)
     os.utime(trigger, ns=(time.time_ns(), time.time_ns()))  # right after start-up
     wait_for(lambda: len(reports(logs)) == 1, 10)
     assert len(reports(logs)) == 1
@@ -197,11 +184,11 @@ def test_default_service_name_script_and_module(tmp_path: Path, twin_env) -> Non
 
 
 @pytest.mark.parametrize("monkey", ["eventlet", "gevent"])
-def test_under_monkey_patching(service, tmp_path: Path, monkey: str) -> None:
+def test_under_monkey_patching(report_service, tmp_path: Path, monkey: str) -> None:
     logs = tmp_path / "logs"
     logs.mkdir()
     extra = ["--hold-locks"] if monkey == "eventlet" else []
-    svc = start(service, tmp_path, "--monkey", monkey, "--log-dir", str(logs), *extra)
+    svc = report_service("--monkey", monkey, "--log-dir", str(logs), *extra)
     svc.kill()
     (path,) = wait_for(lambda: reports(logs), 20)
     text = path.read_text()

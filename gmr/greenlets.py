@@ -1,0 +1,114 @@
+"""Who a greenlet is, read after the capture: the name and small id gevent
+gave it, the OS thread its hub runs in, and who spawned it from where.
+
+Only what gevent has already recorded is read. gevent's ``name`` and
+``minimal_ident`` properties assign an id on first use, from a registry that
+is not thread-safe, and gevent leaves reading them from another thread
+undefined: this runs in the watcher's thread, so it reads the registry and
+never writes it.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from types import CodeType
+from typing import Any
+from weakref import WeakKeyDictionary
+
+from gmr.snapshot import GreenletStack
+
+
+@dataclass(frozen=True)
+class GreenletIdentity:
+    """What gevent recorded about one greenlet (None where it recorded nothing)."""
+
+    #: The name given to it, else gevent's "Greenlet-<minimal_ident>".
+    name: str | None
+    #: gevent's small per-hub id, when gevent has assigned one.
+    minimal_ident: int | None
+    #: id() of the greenlet that spawned it (gevent's track_greenlet_tree).
+    spawned_by: int | None
+    #: (code, line) of the spawner's frames at spawn time, outermost first
+    #: (gevent keeps the innermost spawning_stack_limit of them).
+    spawning_stack: tuple[tuple[CodeType, int], ...]
+
+
+def identity(green: object) -> GreenletIdentity:
+    ident = _assigned_ident(green)
+    # Only the instance's own name: a class attribute or property of that
+    # name (gevent's computes one) is not read.
+    assigned = getattr(green, "__dict__", {}).get("name")
+    name = assigned if isinstance(assigned, str) else None
+    if name is None and ident is not None:
+        name = f"Greenlet-{ident}"
+    spawner = getattr(green, "spawning_greenlet", None)
+    spawned_by = spawner() if callable(spawner) else None
+    return GreenletIdentity(
+        name=name,
+        minimal_ident=ident,
+        spawned_by=id(spawned_by) if spawned_by is not None else None,
+        spawning_stack=_spawning_stack(green),
+    )
+
+
+def _assigned_ident(green: object) -> int | None:
+    """gevent's minimal_ident if its hub has assigned one, without assigning."""
+    registry = getattr(getattr(green, "parent", None), "ident_registry", None)
+    if registry is None:
+        return None
+    # Pure-Python gevent keeps the table in an attribute; the compiled one in
+    # a C field that only the GC's view of the registry shows.
+    table = getattr(registry, "_registry", None)
+    if table is None:
+        table = next((item for item in gc.get_referents(registry)
+                      if isinstance(item, WeakKeyDictionary)), None)
+    if table is None:
+        return None
+    try:
+        entry = table.get(green)
+    except TypeError:  # not weakly referenceable: never registered
+        return None
+    if isinstance(entry, tuple):  # (ident, weak reference) in gevent >= 20
+        entry = entry[0]
+    return entry if isinstance(entry, int) else None
+
+
+def _spawning_stack(green: object) -> tuple[tuple[CodeType, int], ...]:
+    frame: Any = getattr(green, "spawning_stack", None)
+    stack = []
+    for _ in range(1000):  # a bound against a cycle
+        if frame is None:
+            break
+        code = getattr(frame, "f_code", None)
+        if isinstance(code, CodeType):
+            stack.append((code, int(getattr(frame, "f_lineno", 0) or code.co_firstlineno)))
+        frame = getattr(frame, "f_back", None)
+    return tuple(reversed(stack))
+
+
+def hub_threads(greenlets: Iterable[GreenletStack]) -> dict[int, int]:
+    """id() of each gevent hub, and of the main greenlet above it, mapped to
+    the ident of the OS thread it runs in (gevent's Hub.thread_ident)."""
+    threads: dict[int, int] = {}
+    for green in greenlets:
+        ident = getattr(green.greenlet, "thread_ident", None)
+        if isinstance(ident, int) and not isinstance(ident, bool):
+            threads[green.id] = ident
+            if green.parent_id is not None:
+                threads.setdefault(green.parent_id, ident)
+    return threads
+
+
+def thread_of(green_id: int, parents: Mapping[int, int | None],
+              threads: Mapping[int, int]) -> int | None:
+    """The thread of the first hub (or main greenlet) among a greenlet and its parents."""
+    current: int | None = green_id
+    for _ in range(1000):  # a bound against a cycle
+        if current is None:
+            return None
+        if current in threads:
+            return threads[current]
+        current = parents.get(current)
+    return None
