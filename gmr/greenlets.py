@@ -35,12 +35,26 @@ class GreenletIdentity:
     spawning_stack: tuple[tuple[CodeType, int], ...]
 
 
+#: Nothing recorded: most greenlets of a plain or eventlet service.
+_UNKNOWN = GreenletIdentity(None, None, None, ())
+
+#: Per greenlet type: whether it is gevent's kind, that records idents and spawners.
+_records: dict[type, bool] = {}
+
+
 def identity(green: object) -> GreenletIdentity:
-    ident = _assigned_ident(green)
     # Only the instance's own name: a class attribute or property of that
     # name (gevent's computes one) is not read.
     assigned = getattr(green, "__dict__", {}).get("name")
     name = assigned if isinstance(assigned, str) else None
+    kind = type(green)
+    records = _records.get(kind)
+    if records is None:
+        records = _records[kind] = (hasattr(kind, "minimal_ident")
+                                    or hasattr(kind, "spawning_greenlet"))
+    if not records:  # the look-ups below would all miss: one per greenlet adds up
+        return _UNKNOWN if name is None else GreenletIdentity(name, None, None, ())
+    ident = _assigned_ident(green)
     if name is None and ident is not None:
         name = f"Greenlet-{ident}"
     spawner = getattr(green, "spawning_greenlet", None)

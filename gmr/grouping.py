@@ -32,9 +32,14 @@ def group_stacks(contexts: Iterable[T],
     get: Callable[[T], tuple[Frame, ...]] = frames_of or (lambda context: context.frames)  # type: ignore[attr-defined]
     groups: dict[tuple[tuple[int, int], ...], list[T]] = {}
     shapes: dict[tuple[tuple[int, int], ...], tuple[Frame, ...]] = {}
+    # Contexts in the same frames mostly share one frames tuple (see
+    # snapshot): its key is made once.
+    keys: dict[int, tuple[tuple[int, int], ...]] = {}
     for context in contexts:
         frames: tuple[Frame, ...] = get(context)
-        key = tuple((id(frame.code), frame.lasti) for frame in frames)
+        key = keys.get(id(frames))
+        if key is None:
+            key = keys[id(frames)] = tuple((id(frame.code), frame.lasti) for frame in frames)
         if key not in groups:
             groups[key] = []
             shapes[key] = frames
