@@ -43,8 +43,10 @@ def to_file(directory: str, service_name: str, text: str, pid_suffix: str = "",
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
     try:
         try:
+            # Not fsynced: the link below makes the file appear whole, and a
+            # running machine writes it back; an fsync would make the report
+            # wait for every dirty page of the file system (seconds on a busy disk).
             write_all(fd, text.encode(errors="replace"))
-            os.fsync(fd)
         finally:
             os.close(fd)
         for attempt in range(10000):
