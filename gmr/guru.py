@@ -163,10 +163,17 @@ class TextGuruMeditation:
         function), and to re-install a handler the application displaced."""
         if cls._watcher is None:
             return
-        if cls._watcher.pid != os.getpid():
-            cls._watcher.rearm()  # forked without the fork hooks: nothing here is ours yet
-        else:
+        if cls._watcher.pid == os.getpid():
             cls.rearm_signals()
+            return
+        # Forked without the fork hooks: nothing here is ours yet, and the
+        # interpreter still lists the parent's threads. Finishing the fork
+        # runs gmr's own hook, which re-arms the watcher.
+        if not watcher.finish_fork_without_hooks():
+            watcher.error_line("gmr.rearm() ran after other threads started in this forked "
+                               "process: call it first in the post-fork function")
+        if cls._watcher.pid != os.getpid():
+            cls._watcher.rearm()
 
     @classmethod
     def _on_snapshot(cls, captured: snapshot.Snapshot) -> None:

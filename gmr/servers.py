@@ -9,9 +9,12 @@
 - **uWSGI** installs its own SIGUSR2 handler in its workers, so gmr leaves
   the signal alone there and relies on the file trigger. Its Python threads
   need ``--enable-threads``, and workers forked from a master that loaded the
-  application run Python's fork hooks only with ``--py-call-osafterfork``
-  (otherwise: ``--lazy-apps``, or ``gmr.rearm()`` in a
-  ``uwsgidecorators.postfork`` function).
+  application run Python's fork hooks only with ``--py-call-osafterfork`` or
+  ``--py-call-uwsgi-fork-hooks`` (otherwise: ``--lazy-apps``, or
+  ``gmr.rearm()`` in a ``uwsgidecorators.postfork`` function). Without
+  ``--py-call-uwsgi-fork-hooks`` uWSGI forks without taking the GIL, so a
+  worker forked while another thread of the master holds it waits for it
+  for ever: gmr's watcher holds it only briefly, and not at start-up.
 """
 
 from __future__ import annotations
@@ -38,9 +41,10 @@ def uwsgi_advice() -> list[str]:
               "use the file trigger ([oslo_reports] file_event_handler)"]
     if not (option("enable-threads") or option("threads")):
         advice.append("uWSGI runs without --enable-threads: gmr's watcher thread cannot run")
-    if not (option("lazy-apps") or option("lazy") or option("py-call-osafterfork")):
+    hooks = ("lazy-apps", "lazy", "py-call-osafterfork", "py-call-uwsgi-fork-hooks")
+    if not any(option(name) for name in hooks):
         advice.append("uWSGI forks workers without Python's fork hooks: use --lazy-apps or "
-                      "--py-call-osafterfork, or call gmr.rearm() from a "
+                      "--py-call-uwsgi-fork-hooks, or call gmr.rearm() first in a "
                       "uwsgidecorators.postfork function, so each worker has its own watcher")
     return advice
 

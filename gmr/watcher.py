@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import ctypes
 import faulthandler
 import os
 import signal
@@ -167,7 +168,8 @@ class Watcher:
 
     def watch_file(self, path: str, interval: float) -> None:
         self._file = FileTrigger(path, interval)
-        self._wake(_WAKE)
+        if self.running:
+            self._wake(_WAKE)  # a waiting thread takes up the new interval
 
     @property
     def file_trigger(self) -> FileTrigger | None:
@@ -238,10 +240,11 @@ class Watcher:
     def _run(self) -> None:
         try:
             core.name_this_thread("gmr-watcher")
-            self._waiting.release()
             while self._serve_once():
                 pass
         finally:
+            if self._waiting.locked():
+                self._waiting.release()
             self._done.release()
 
     def _serve_once(self) -> bool:
@@ -249,6 +252,12 @@ class Watcher:
         timeout = file_trigger.interval if file_trigger is not None else None
         data = b""
         try:
+            if self._waiting.locked():
+                # start() returns now, but its caller gets the GIL back only
+                # when this thread waits without it. A server that forks right
+                # after start-up (a uWSGI master) must not fork while this
+                # thread holds the GIL: the child would wait for it for ever.
+                self._waiting.release()
             if core.wait_readable(self._read_fd, timeout):
                 data = _originals.read(self._read_fd, 65536)
         except OSError as error:
@@ -338,6 +347,31 @@ def _after_fork_in_child() -> None:
                 watcher.rearm()
             except Exception as error:  # a child must survive its gmr
                 error_line(f"cannot re-arm after fork: {type(error).__name__}: {error}")
+
+
+def only_thread() -> bool:
+    """Whether this process runs a single OS thread (Linux /proc)."""
+    try:
+        return len(os.listdir("/proc/self/task")) == 1
+    except OSError:
+        return False
+
+
+def finish_fork_without_hooks() -> bool:
+    """In a child that a server forked without Python's fork hooks (uWSGI
+    without --py-call-osafterfork), do what os.fork does after fork():
+    CPython's PyOS_AfterFork_Child drops the thread states of the parent's
+    threads, which do not exist here (a capture would follow their frame
+    pointers into stacks that new threads reuse, and crash), and runs the
+    fork hooks, gmr's re-arm among them. ctypes.pythonapi keeps the GIL held
+    across the call, as the API requires.
+
+    Only safe while this thread is the process's only one: returns False,
+    and does nothing, otherwise."""
+    if not only_thread():
+        return False
+    ctypes.pythonapi.PyOS_AfterFork_Child()
+    return True
 
 
 def _at_exit() -> None:

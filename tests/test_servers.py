@@ -1,6 +1,7 @@
 """gmr inside real application servers: gunicorn (sync and gevent workers,
-with and without --preload) and uWSGI (--lazy-apps, --py-call-osafterfork,
-and, still to verify, --py-call-osafterfork)."""
+with and without --preload) and uWSGI (--lazy-apps, and workers forked from a
+master that loaded the application: --py-call-osafterfork,
+--py-call-uwsgi-fork-hooks, and the uwsgidecorators.postfork recipe)."""
 
 from __future__ import annotations
 
@@ -71,6 +72,8 @@ def server(twin_env, tmp_path: Path) -> Iterator[object]:  # type: ignore[no-unt
 
     yield start
     for proc in started:
+        # uWSGI workers outlive a master that dies first: end them too.
+        workers = children(proc.pid) if proc.alive() else []
         if proc.alive():
             proc.process.send_signal(signal.SIGINT)
             try:
@@ -78,6 +81,11 @@ def server(twin_env, tmp_path: Path) -> Iterator[object]:  # type: ignore[no-unt
             except Exception:
                 pass
         proc.cleanup()
+        for worker in workers:
+            try:
+                os.kill(worker, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
 
 def _workers(master: int, count: int) -> list[int]:
@@ -114,11 +122,17 @@ def test_gunicorn_master_is_refused_by_the_cli(server) -> None:  # type: ignore[
     refuse_gunicorn_master(worker)  # a worker is fine
 
 
-# Verified: --lazy-apps. Workers forked from a master that loaded the app
-# (--py-call-osafterfork, or the uwsgidecorators.postfork recipe) are not
-# covered yet: in a first try only the master answered the file trigger.
+# Each worker must have a watcher of its own. --lazy-apps loads the
+# application (and gmr) in every worker. Otherwise the master loads it and
+# forks: --py-call-osafterfork and --py-call-uwsgi-fork-hooks run Python's
+# fork hooks in the worker (gmr's re-arms); without them, the README's
+# postfork recipe calls gmr.rearm(), which must first finish the fork for
+# CPython (the parent's thread states crashed the capture).
 UWSGI_MODES = {
     "lazy-apps": (["--lazy-apps"], {}),
+    "osafterfork": (["--py-call-osafterfork"], {}),
+    "uwsgi-fork-hooks": (["--py-call-uwsgi-fork-hooks"], {}),
+    "postfork-recipe": ([], {"GMR_TEST_POSTFORK": "1"}),
 }
 
 
@@ -146,3 +160,4 @@ def test_uwsgi_file_trigger_in_every_worker(server, tmp_path: Path, mode: str) -
         assert Path(f"/proc/{worker}").exists()
     log = proc.stderr_text() + "\n".join(proc.stdout_lines)
     assert "uWSGI owns SIGUSR2" in log
+    assert "Segmentation Fault" not in log
