@@ -33,6 +33,9 @@ parser.add_argument("--upstream", help="a URL on the command line (may hold cred
 parser.add_argument("--stderr-to", help="send stderr (and so the reports) to this file")
 parser.add_argument("--asyncio-probe", action="store_true",
                     help="a section saying whether asyncio has been imported")
+parser.add_argument("--block-in-c", type=float, metavar="SECONDS",
+                    help='after "ready", block the main thread in C without the GIL, '
+                         'framed by "blocking" and "released"')
 args, oslo_args = parser.parse_known_args()
 
 if args.stderr_to:
@@ -246,7 +249,29 @@ if args.asyncio:
 
     asyncio.run(main())
 
+
+def block_in_c(seconds: float) -> None:
+    """pthread_mutex_timedlock on a mutex this thread already holds: ctypes.CDLL
+    releases the GIL for the call, which waits out its timeout and never
+    returns EINTR, so a Python-level signal handler cannot run meanwhile."""
+    import ctypes
+
+    class Timespec(ctypes.Structure):
+        _fields_ = [("tv_sec", ctypes.c_long), ("tv_nsec", ctypes.c_long)]
+
+    libc = ctypes.CDLL(None)
+    mutex = ctypes.create_string_buffer(64)  # zeroed: PTHREAD_MUTEX_INITIALIZER
+    libc.pthread_mutex_lock(mutex)
+    until = time.time() + seconds
+    deadline = Timespec(int(until), int(until % 1 * 1e9))
+    libc.pthread_mutex_timedlock(mutex, ctypes.byref(deadline))
+
+
 print("ready", flush=True)
+if args.block_in_c:
+    print("blocking", flush=True)
+    block_in_c(args.block_in_c)
+    print("released", flush=True)
 while True:
     if args.monkey == "eventlet":
         import eventlet
