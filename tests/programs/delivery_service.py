@@ -21,13 +21,19 @@ from gmr import snapshot, watcher
 mode = sys.argv[1]
 
 
+def say(line: str) -> None:
+    """One whole line in one write: the watcher thread and the main thread
+    both print, and print() writes the text and its newline apart."""
+    os.write(1, (line + "\n").encode())
+
+
 def report(captured: snapshot.Snapshot) -> None:
     main = [t for t in captured.threads if t.is_main]
     frames = main[0].frames if main else ()
     where = frames[-1].function if frames else "-"
     stack = ",".join(frame.function for frame in frames) or "-"
-    print(f"report {captured.pid} {captured.trigger} x{captured.coalesced} main-at={where} "
-          f"main-stack={stack}", flush=True)
+    say(f"report {captured.pid} {captured.trigger} x{captured.coalesced} main-at={where} "
+        f"main-stack={stack}")
 
 
 w = watcher.Watcher(report)
@@ -49,7 +55,7 @@ def tasks() -> int:
     return len(os.listdir("/proc/self/task"))
 
 
-print("ready", flush=True)
+say("ready")
 if mode == "sleep":
     idle()
 elif mode == "read":
@@ -58,7 +64,7 @@ elif mode == "read":
 elif mode == "fork":
     pid = os.fork()
     if pid == 0:
-        print(f"child {os.getpid()}", flush=True)
+        say(f"child {os.getpid()}")
         idle(5)
         os._exit(0)
     idle()
@@ -66,10 +72,9 @@ elif mode == "storm":
     before = (fds(), tasks())
     for _ in range(10000):
         os.kill(os.getpid(), signal.SIGUSR2)
-    print("storm sent", flush=True)
+    say("storm sent")
     time.sleep(2.0)
-    print(f"after reports={w.reports} fds={before[0]}->{fds()} tasks={before[1]}->{tasks()}",
-          flush=True)
+    say(f"after reports={w.reports} fds={before[0]}->{fds()} tasks={before[1]}->{tasks()}")
     idle()
 elif mode == "churn":
     stop = threading.Event()
@@ -90,6 +95,6 @@ elif mode == "churn":
         thread.start()
     idle()
 elif mode == "displace":
-    signal.signal(signal.SIGUSR2, lambda *_: print("application handler", flush=True))
-    print(f"displaced {w.displaced()}", flush=True)
+    signal.signal(signal.SIGUSR2, lambda *_: say("application handler"))
+    say(f"displaced {w.displaced()}")
     idle()

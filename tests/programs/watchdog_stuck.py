@@ -2,6 +2,7 @@
 (ctypes.PyDLL keeps the GIL across the call) right after "blocking"."""
 
 import ctypes
+import os
 import signal
 import sys
 import time
@@ -12,10 +13,16 @@ directory = sys.argv[1] if len(sys.argv) > 1 and sys.argv[1] != "-" else None
 hold_seconds = int(sys.argv[2]) if len(sys.argv) > 2 else 3
 
 
+def say(line: str) -> None:
+    """One whole line in one write: the watcher thread and the main thread
+    both print, and print() writes the text and its newline apart."""
+    os.write(1, (line + "\n").encode())
+
+
 def report(captured: snapshot.Snapshot) -> None:
     main = [t for t in captured.threads if t.is_main]
     where = main[0].frames[-1].function if main and main[0].frames else "?"
-    print(f"captured main-at={where}", flush=True)
+    say(f"captured main-at={where}")
 
 
 class Timespec(ctypes.Structure):
@@ -35,10 +42,10 @@ def hold_the_gil() -> None:
 w = watcher.Watcher(report)
 w.start()
 w.arm(signal.SIGUSR2)
-print(f"watchdog {w.enable_watchdog(0.3, directory, 'stuck')}", flush=True)
-print("ready", flush=True)
-print("blocking", flush=True)
+say(f"watchdog {w.enable_watchdog(0.3, directory, 'stuck')}")
+say("ready")
+say("blocking")
 hold_the_gil()
-print("released", flush=True)
+say("released")
 time.sleep(1.0)
 w.stop()
