@@ -382,6 +382,12 @@ def finish_fork_without_hooks() -> bool:
     and does nothing, otherwise."""
     if not only_thread():
         return False
+    if sys.version_info >= (3, 13):
+        # 3.13's PyOS_AfterFork_Child releases the import lock that
+        # PyOS_BeforeFork took in the parent: take it here instead.
+        import _imp
+
+        _imp.acquire_lock()
     ctypes.pythonapi.PyOS_AfterFork_Child()
     return True
 
