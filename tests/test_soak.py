@@ -3,7 +3,7 @@ one trigger at a time (SIGUSR2 and the API in turn), while threads start and
 end and greenlets are born, parked and finished. Every trigger is answered
 by exactly one report, every report file is whole, no temporary file stays,
 and the RSS and the open fds are flat from the 100th report to the end.
-About 10 s per twin."""
+About 5-10 s per twin."""
 
 from __future__ import annotations
 
