@@ -103,8 +103,11 @@ def test_gevent_greenlet_identity(report_service, tmp_path: Path) -> None:
     (hub,) = [green for green in greenlets if green["type"] == "gevent.hub.Hub"]
     (main_greenlet,) = [green for green in greenlets if green["parent"] is None]
     (main_thread,) = [thread for thread in section(found.json, "threads") if thread["main"]]
-    assert (poller["state"], numbered["state"], pending["state"], hub["state"]) == (
-        "suspended", "suspended", "not started", "running")
+    assert (poller["state"], numbered["state"], pending["state"]) == (
+        "suspended", "suspended", "not started")
+    # The hub runs while the main greenlet sleeps; caught just as main woke,
+    # it is the other way round.
+    assert {hub["state"], main_greenlet["state"]} == {"running", "suspended"}
     assert (poller["minimal_ident"], numbered["minimal_ident"]) == (None, ident)
     assert poller["parent"] == numbered["parent"] == pending["parent"] == hub["id"]
     assert hub["parent"] == main_greenlet["id"]
@@ -128,8 +131,8 @@ def test_gevent_greenlet_identity(report_service, tmp_path: Path) -> None:
                      rf"suspended, parent {hexid}, in thread #\d+\)$", found.text, re.MULTILINE)
     assert re.search(rf"^\(id {hexid}, {GREENLET_TYPE}, never-started, not started, "
                      rf"parent {hexid}, in thread #\d+\)$", found.text, re.MULTILINE)
-    assert re.search(rf"^\(id {hexid}, gevent\.hub\.Hub, running, parent {hexid}, "
-                     rf"in thread #\d+, its frames are its thread's\)$", found.text, re.MULTILINE)
+    assert re.search(rf"^\(id {hexid}, gevent\.hub\.Hub, (running|suspended), parent {hexid}, "
+                     rf"in thread #\d+(, its frames are its thread's)?\)$", found.text, re.MULTILINE)
     spawned = re.findall(rf"^Spawned by {hexid} at:\n\n(?:.*\n    `.*`\n\n)*?"
                          r".*:\d+ in spawn_gevent_greenlets\n", found.text, re.MULTILINE)
     assert len(spawned) == 3
