@@ -30,6 +30,7 @@ def test_busy_main_thread(service) -> None:  # type: ignore[no-untyped-def]
     """Main computes in Python: the report comes, and shows main computing."""
     svc = service("core_service.py", "busy", "20").ready()
     svc.wait_for_line("blocking")
+    time.sleep(0.1)  # main is past printing that line, inside busy_loop
     svc.kill()
     report = fields(svc.wait_for_line("report", 10))
     assert report["pid"] == str(svc.pid)
