@@ -70,6 +70,9 @@ cdef extern from "_capture_c.h":
     int gmr_is_armed(int signum) nogil
     unsigned long gmr_signal_count() nogil
     int gmr_wait_readable(int fd, int timeout_ms) nogil
+    void gmr_find_switch_interval()
+    void gmr_lower_switch_interval(unsigned long microseconds) nogil
+    unsigned long gmr_take_interval_before()
     long long gmr_now_ns() nogil
     # frame shims: GIL held, borrowed pointers
     gmr_frame *gmr_thread_frame(PyThreadState *)
@@ -123,14 +126,22 @@ def signal_count():
     return gmr_signal_count()
 
 
-def wait_readable(int fd, timeout):
+gmr_find_switch_interval()
+
+
+def wait_readable(int fd, timeout, switch_interval=0.0):
     """Block until fd is readable or timeout seconds pass (None: for ever),
-    without the GIL. Returns whether it is readable."""
+    without the GIL. Returns whether it is readable. With switch_interval
+    (seconds), a readable fd lowers the interpreter's switch interval to it
+    before the GIL is taken back, so that a busy thread lets go of it at
+    once; lowered_switch_interval() tells what it was."""
     cdef int timeout_ms = -1 if timeout is None else max(0, <int>(timeout * 1000))
+    cdef unsigned long prompt_us = max(0, <long>(switch_interval * 1e6))
     cdef int ready
     with nogil:
         ready = gmr_wait_readable(fd, timeout_ms)
         if ready == 1:
+            gmr_lower_switch_interval(prompt_us)
             # From here until the GIL is ours, the watchdog times the wait.
             gmr_wd_waiting(1)
     if ready == 1:
@@ -138,6 +149,13 @@ def wait_readable(int fd, timeout):
     if ready < 0:
         raise OSError("poll() on the trigger pipe failed")
     return ready == 1
+
+
+def lowered_switch_interval():
+    """The switch interval (seconds) that wait_readable last replaced, or
+    None when it changed nothing; asked once, then forgotten."""
+    cdef unsigned long before = gmr_take_interval_before()
+    return before / 1e6 if before else None
 
 
 # ---------------------------------------------------------------------------
@@ -309,6 +327,21 @@ cdef class RawCapture:
         context = &self.contexts[self.threads + index]
         parent = <object>context.parent if context.parent != NULL else None
         return (<object>context.greenlet, parent, context.state, self._frames_of(context))
+
+    def greenlet_columns(self):
+        """Every greenlet at once, as four lists in step: the greenlets,
+        their parents (or None), their states and their frames (innermost
+        first). A thousand greenlets take one call, not a thousand."""
+        cdef Py_ssize_t i
+        cdef Context *context
+        greenlets, parents, states, stacks = [], [], [], []
+        for i in range(self.threads, self.threads + self.greenlets):
+            context = &self.contexts[i]
+            greenlets.append(<object>context.greenlet)
+            parents.append(<object>context.parent if context.parent != NULL else None)
+            states.append(context.state)
+            stacks.append(self._frames_of(context))
+        return greenlets, parents, states, stacks
 
     cdef Context *_new_context(self) noexcept:
         cdef Context *context
@@ -554,14 +587,17 @@ cdef char *_read_whole(const char *path, Py_ssize_t limit, Py_ssize_t *size) noe
     return buffer
 
 
-def read_files(paths, Py_ssize_t limit=1 << 24):
+def read_files(paths, Py_ssize_t limit=1 << 24, bint keep_gil=False):
     """The bytes of each file (None where it cannot be read), at most limit
     each. The GIL is let go once for all of them: a report reads dozens of
     small files (/proc, sources), and a read through Python lets it go once
-    per system call, each time waiting up to the switch interval to get it
-    back from a busy thread."""
+    per system call, each time waiting to get it back from a busy thread.
+    keep_gil: not even once, for files the kernel answers at once (this
+    process's own /proc files): a few microseconds each, less than a wait."""
     cdef list encoded = [os.fsencode(path) for path in paths]
     cdef Py_ssize_t count = len(encoded), i
+    if count == 0:
+        return []  # without letting the GIL go for nothing
     cdef char **paths_c = <char **>malloc(max(count, 1) * sizeof(char *))
     cdef char **buffers = <char **>malloc(max(count, 1) * sizeof(char *))
     cdef Py_ssize_t *sizes = <Py_ssize_t *>malloc(max(count, 1) * sizeof(Py_ssize_t))
@@ -572,9 +608,13 @@ def read_files(paths, Py_ssize_t limit=1 << 24):
         raise MemoryError()
     for i in range(count):
         paths_c[i] = <char *>(<bytes>encoded[i])
-    with nogil:
+    if keep_gil:
         for i in range(count):
             buffers[i] = _read_whole(paths_c[i], limit, &sizes[i])
+    else:
+        with nogil:
+            for i in range(count):
+                buffers[i] = _read_whole(paths_c[i], limit, &sizes[i])
     out = []
     for i in range(count):
         if buffers[i] == NULL:

@@ -39,6 +39,9 @@
 #  undef _PyGC_FINALIZED
 #  include <internal/pycore_interp.h>
 #  include <internal/pycore_gc.h>
+#  if PY_VERSION_HEX < 0x030C0000
+#    include <internal/pycore_runtime.h>  /* _PyRuntime.ceval.gil */
+#  endif
 #endif
 
 #ifndef NSIG
@@ -210,6 +213,58 @@ gmr_wait_readable(int fd, int timeout_ms)
         return -1;
     }
     return ready > 0 ? 1 : 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The switch interval, lowered before the watcher takes the GIL back       */
+/* ------------------------------------------------------------------------ */
+
+/* A thread that wants the GIL waits a whole switch interval (5 ms by
+ * default) before it asks the holder to let go. The watcher, woken by a
+ * trigger while a service thread is busy, would wait that long before its
+ * report even starts; so it lowers the interval while it still has no GIL,
+ * and the Python side puts it back after the report. The store is what
+ * sys.setswitchinterval does (3.10 and 3.11 keep the interval in
+ * _PyRuntime, 3.12+ in the interpreter's GIL), and take_gil reads it each
+ * time a thread starts to wait. NULL on builds without a GIL. */
+static unsigned long *gmr_interval = NULL;
+/* The interval the last lowering replaced, in microseconds; 0: none. */
+static unsigned long gmr_interval_before = 0;
+
+/* Called once with the GIL held (at import). */
+static void
+gmr_find_switch_interval(void)
+{
+#if defined(GMR_WALK_GENERATIONS) && PY_VERSION_HEX >= 0x030C0000
+    gmr_interval = &PyInterpreterState_Get()->ceval.gil->interval;
+#elif defined(GMR_WALK_GENERATIONS)
+    gmr_interval = &_PyRuntime.ceval.gil.interval;
+#endif
+}
+
+/* Without the GIL: lower the interval to microseconds, when it is higher. */
+static void
+gmr_lower_switch_interval(unsigned long microseconds)
+{
+    volatile unsigned long *interval = gmr_interval;
+    unsigned long before;
+    if (interval == NULL || microseconds == 0) {
+        return;
+    }
+    before = *interval;
+    if (before > microseconds) {
+        gmr_interval_before = before;
+        *interval = microseconds;
+    }
+}
+
+/* With the GIL: what the last lowering replaced (0: none), forgotten after. */
+static unsigned long
+gmr_take_interval_before(void)
+{
+    unsigned long before = gmr_interval_before;
+    gmr_interval_before = 0;
+    return before;
 }
 
 static long long

@@ -96,8 +96,14 @@ def signal_count() -> int:
     return _signals
 
 
-def wait_readable(fd: int, timeout: float | None) -> bool:
+def wait_readable(fd: int, timeout: float | None, switch_interval: float = 0.0) -> bool:
+    # Python cannot touch the switch interval without the GIL: the watcher
+    # lowers it once it has the GIL back.
     return bool(_originals.select([fd], timeout))
+
+
+def lowered_switch_interval() -> float | None:
+    return None
 
 
 # ---------------------------------------------------------------------------
@@ -135,6 +141,11 @@ class RawCapture:
 
     def greenlet(self, index: int) -> tuple[object, object | None, int, RawFrames]:
         return self._greenlets[index]
+
+    def greenlet_columns(self) -> tuple[list[object], list[object | None], list[int],
+                                        list[RawFrames]]:
+        return ([row[0] for row in self._greenlets], [row[1] for row in self._greenlets],
+                [row[2] for row in self._greenlets], [row[3] for row in self._greenlets])
 
     def release(self) -> None:
         self._threads.clear()
@@ -205,9 +216,11 @@ def name_this_thread(name: str) -> None:
 # ---------------------------------------------------------------------------
 
 
-def read_files(paths: list[str], limit: int = 1 << 24) -> list[bytes | None]:
+def read_files(paths: list[str], limit: int = 1 << 24,
+               keep_gil: bool = False) -> list[bytes | None]:
     """The bytes of each file (None where it cannot be read). Here each
-    system call lets the GIL go, as any Python read does."""
+    system call lets the GIL go, as any Python read does (keep_gil cannot
+    change that)."""
     out: list[bytes | None] = []
     for path in paths:
         try:

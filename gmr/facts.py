@@ -46,13 +46,16 @@ class ThreadFacts:
     cpu_seconds: float | None
 
 
-def read_texts(paths: Iterable[str]) -> dict[str, str | None]:
+def read_texts(paths: Iterable[str], own: bool = False) -> dict[str, str | None]:
     """Each file's text (None where it cannot be read), read in one batch:
     the compiled core lets the GIL go once for the lot, where Python's reads
-    let it go, and wait to get it back from a busy thread, once per call."""
+    let it go, and wait to get it back from a busy thread, once per call.
+    own: files the kernel answers at once, about this process and its
+    tasks (not another process's command line, which waits for that
+    process's memory map): the compiled core keeps the GIL for them."""
     unique = list(dict.fromkeys(paths))
     return {path: None if data is None else data.decode(errors="replace")
-            for path, data in zip(unique, core.read_files(unique), strict=True)}
+            for path, data in zip(unique, core.read_files(unique, keep_gil=own), strict=True)}
 
 
 def _after_command(stat: str) -> list[str]:
@@ -77,7 +80,7 @@ def threads_facts(native_ids: Iterable[int | None],
     """State and CPU time of each thread, from /proc/<pid>/task/<tid>/stat."""
     pid = pid or os.getpid()
     ids = [native_id for native_id in native_ids if native_id]
-    texts = read_texts(f"/proc/{pid}/task/{native_id}/stat" for native_id in ids)
+    texts = read_texts((f"/proc/{pid}/task/{native_id}/stat" for native_id in ids), own=True)
     return {native_id: _thread_facts_of(texts[f"/proc/{pid}/task/{native_id}/stat"])
             for native_id in ids}
 
@@ -112,7 +115,7 @@ def descendants(pid: int) -> list[int]:
             except OSError:
                 continue  # ended while we looked
         parents = []
-        for text in read_texts(paths).values():
+        for text in read_texts(paths, own=True).values():  # lists of pids
             for child in map(int, (text or "").split()):
                 if child not in found:
                     found.append(child)
@@ -120,7 +123,9 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
-def _user_name(uid: int) -> str | None:
+def user_name(uid: int) -> str | None:
+    """The user's name, looked up once per uid (the first look-up opens the
+    user database)."""
     name = _user_names.get(uid)
     if name is None:
         try:
@@ -140,7 +145,11 @@ def process_entries(pids: list[int]) -> list[dict[str, Any]]:
     if not os.path.exists("/proc/self/stat"):
         return [entry for entry in map(_psutil_entry, pids) if entry is not None]
     names = ("stat", "status", "cmdline")
-    texts = read_texts(f"/proc/{pid}/{name}" for pid in pids for name in names)
+    me = os.getpid()
+    texts = read_texts((f"/proc/{pid}/{name}" for pid in pids if pid == me for name in names),
+                       own=True)
+    texts.update(read_texts(f"/proc/{pid}/{name}" for pid in pids if pid != me
+                            for name in names))
     out = []
     for pid in pids:
         stat, status, cmdline = (texts[f"/proc/{pid}/{name}"] for name in names)
@@ -153,7 +162,7 @@ def process_entries(pids: list[int]) -> list[dict[str, Any]]:
         out.append({
             "pid": pid,
             "ppid": int(fields[1]),
-            "user": _user_name(uids[0]) if uids else None,
+            "user": user_name(uids[0]) if uids else None,
             "uids": uids,
             "gids": gids,
             "cmdline": redact.redact_argv(cmdline.rstrip("\0").split("\0") if cmdline else []),
@@ -214,9 +223,9 @@ def cgroup_memory(cgroup: str | None = None) -> dict[str, int | str | None]:
     """The memory limit and usage of this process's cgroup (v2, else v1);
     cgroup is /proc/self/cgroup's text, when read already."""
     if cgroup is None:
-        cgroup = read_texts(["/proc/self/cgroup"])["/proc/self/cgroup"]
+        cgroup = read_texts(["/proc/self/cgroup"], own=True)["/proc/self/cgroup"]
     v2 = _cgroup_v2_files(cgroup)
-    texts = read_texts([*(v2 or ()), *_CGROUP_V1])
+    texts = read_texts([*(v2 or ()), *_CGROUP_V1], own=True)
     if v2 is not None:
         limit, usage = (_stripped(texts[path]) for path in v2)
         if limit is not None or usage is not None:
@@ -270,6 +279,9 @@ def _per_generation(values: Any) -> str:
     return " / ".join(str(value) for value in values)
 
 
+#: This interpreter (platform parses sys.version for it).
+_PYTHON = f"{platform.python_implementation()} {platform.python_version()}"
+
 # cgroup v1 says "no limit" with a huge number near 2**63.
 _NO_LIMIT = 1 << 60
 
@@ -278,7 +290,7 @@ def process_facts(started_at: float | None = None) -> dict[str, Any]:
     """Uptime, memory, CPU, file descriptors against their limit, rlimits,
     cgroup memory, GC counts and thresholds, the interpreter and the hub."""
     texts = read_texts(["/proc/self/status", "/proc/self/stat", "/proc/uptime",
-                        "/proc/self/cgroup"])
+                        "/proc/self/cgroup"], own=True)
     status = _status_lines(texts["/proc/self/status"])
     usage = resource.getrusage(resource.RUSAGE_SELF)
     try:
@@ -296,7 +308,7 @@ def process_facts(started_at: float | None = None) -> dict[str, Any]:
     soft_nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
     gc_stats = gc.get_stats()
     return {
-        "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "python": _PYTHON,
         "green hub": green_hub() or "none",
         "uptime seconds": uptime,
         "rss bytes": _kib(status.get("VmRSS")),

@@ -11,7 +11,8 @@ never writes it.
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterable, Mapping
+import sys
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from types import CodeType
 from typing import Any
@@ -105,8 +106,13 @@ def _spawning_stack(green: object) -> tuple[tuple[CodeType, int], ...]:
 def hub_threads(greenlets: Iterable[GreenletStack]) -> dict[int, int]:
     """id() of each gevent hub, and of the main greenlet above it, mapped to
     the ident of the OS thread it runs in (gevent's Hub.thread_ident)."""
+    hub_type = getattr(sys.modules.get("gevent.hub"), "Hub", None)
     threads: dict[int, int] = {}
+    if hub_type is None:
+        return threads  # no gevent, no hub
     for green in greenlets:
+        if not isinstance(green.greenlet, hub_type):
+            continue
         ident = getattr(green.greenlet, "thread_ident", None)
         if isinstance(ident, int) and not isinstance(ident, bool):
             threads[green.id] = ident
@@ -115,14 +121,26 @@ def hub_threads(greenlets: Iterable[GreenletStack]) -> dict[int, int]:
     return threads
 
 
-def thread_of(green_id: int, parents: Mapping[int, int | None],
-              threads: Mapping[int, int]) -> int | None:
-    """The thread of the first hub (or main greenlet) among a greenlet and its parents."""
-    current: int | None = green_id
-    for _ in range(1000):  # a bound against a cycle
-        if current is None:
-            return None
-        if current in threads:
-            return threads[current]
-        current = parents.get(current)
+def thread_finder(greenlets: Sequence[GreenletStack]) -> Callable[[int], int | None]:
+    """For a greenlet's id, the OS thread of the first hub (or main greenlet
+    above one) among it and its parents; None where there is none."""
+    threads = hub_threads(greenlets)
+    if not threads:
+        return _no_thread
+    parents = {green.id: green.parent_id for green in greenlets}
+
+    def thread_of(green_id: int) -> int | None:
+        current: int | None = green_id
+        for _ in range(1000):  # a bound against a cycle
+            if current is None:
+                return None
+            if current in threads:
+                return threads[current]
+            current = parents.get(current)
+        return None
+
+    return thread_of
+
+
+def _no_thread(green_id: int) -> None:
     return None

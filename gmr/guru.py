@@ -145,6 +145,7 @@ class TextGuruMeditation:
         timeout = float(cls._option("watchdog_timeout", 1.0) or 0)
         if timeout > 0:
             cls._watcher.enable_watchdog(timeout, settings.log_dir, settings.service_name)
+        report.warm_up(cls._conf())
         cls._watcher.start()
         for note in cls.notes:
             watcher.error_line(note)

@@ -252,6 +252,7 @@ class Watcher:
         file_trigger = self._file
         timeout = file_trigger.interval if file_trigger is not None else None
         data = b""
+        lowered_from = None
         try:
             if self._waiting.locked():
                 # start() returns now, but its caller gets the GIL back only
@@ -259,29 +260,36 @@ class Watcher:
                 # after start-up (a uWSGI master) must not fork while this
                 # thread holds the GIL: the child would wait for it for ever.
                 self._waiting.release()
-            if core.wait_readable(self._read_fd, timeout):
+            # A trigger lowers the switch interval before this thread takes
+            # the GIL back (see _Hurry): the report starts at once.
+            if core.wait_readable(self._read_fd, timeout, REPORT_SWITCH_INTERVAL):
+                lowered_from = core.lowered_switch_interval()
                 data = _originals.read(self._read_fd, 65536)
         except OSError as error:
+            _Hurry(lowered_from).relax()
             error_line(f"watcher cannot wait for triggers: {error}")
             return False
-        if _QUIT in data:
-            return False
-        signalled = self._new_signals()
-        asked = data.count(_API)
-        from_file = 1 if file_trigger is not None and file_trigger.fired() else 0
-        # A handler counts a signal before it writes its byte, so a byte whose
-        # signal was already counted was answered by the report before it.
-        count = signalled + asked + from_file
-        if not count:
-            return True
-        trigger = "signal" if signalled else "file" if from_file else "api"
-        wait = self._last_report + self.min_interval - time.monotonic()
-        if wait > 0:
-            # A storm: let it pass, then answer all of it with one report.
-            _originals.original("time", "sleep")(wait)
-            count += self._drain()
-        self._last_report = time.monotonic()
-        self._report(trigger, count)
+        with _Hurry(lowered_from) as hurry:
+            if _QUIT in data:
+                return False
+            signalled = self._new_signals()
+            asked = data.count(_API)
+            from_file = 1 if file_trigger is not None and file_trigger.fired() else 0
+            # A handler counts a signal before it writes its byte, so a byte
+            # whose signal was already counted was answered by the report
+            # before it.
+            count = signalled + asked + from_file
+            if not count:
+                return True
+            trigger = "signal" if signalled else "file" if from_file else "api"
+            wait = self._last_report + self.min_interval - time.monotonic()
+            if wait > 0:
+                # A storm: let it pass, then answer all of it with one report.
+                hurry.relax()  # nothing to hurry for while it passes
+                _originals.original("time", "sleep")(wait)
+                count += self._drain()
+            self._last_report = time.monotonic()
+            self._report(trigger, count, hurry)
         return True
 
     def _drain(self) -> int:
@@ -302,50 +310,73 @@ class Watcher:
         self._signal_count = signals
         return new
 
-    def _report(self, trigger: str, coalesced: int) -> None:
-        # The cyclic GC stays off while the report is made. The many objects
-        # a report builds would otherwise start full collections, each holding
-        # the GIL for as long as a walk of the whole heap takes (40 ms with
-        # 10,000 greenlets): a stall of the service. Reference counting frees
-        # them once the report is written, and leaves the collector nothing
-        # new to do.
-        collecting = gc.isenabled()
-        gc.disable()
+    def _report(self, trigger: str, coalesced: int, hurry: _Hurry) -> None:
         try:
-            with _prompt_gil():
+            with hurry.reporting():
                 captured = snapshot.take(trigger=trigger, coalesced=coalesced)
                 self.on_snapshot(captured)
             self.reports += 1
         except Exception as error:  # the service must survive a failed report
             error_line(f"report failed: {type(error).__name__}: {error}")
-        finally:
-            if collecting:
-                gc.enable()
 
 
 #: The switch interval while a report is made (seconds).
 REPORT_SWITCH_INTERVAL = 0.0001
 
 
-@contextlib.contextmanager
-def _prompt_gil() -> Iterator[None]:
-    """A report reads dozens of small files (/proc, sources) and every read
-    lets the GIL go. Getting it back waits for the switch interval (5 ms by
-    default) whenever a service thread is busy: 60 reads would make a report
-    of a few ms take 300. For those few ms the interval is lowered, so the GIL
-    comes back as soon as a busy thread reaches its next check, and it is put
-    back after, unless the service changed it meanwhile."""
-    previous = sys.getswitchinterval()
-    if previous <= REPORT_SWITCH_INTERVAL:
-        yield
-        return
-    sys.setswitchinterval(REPORT_SWITCH_INTERVAL)
-    ours = sys.getswitchinterval()
-    try:
-        yield
-    finally:
-        if sys.getswitchinterval() == ours:
-            sys.setswitchinterval(previous)
+class _Hurry:
+    """What a report changes in the interpreter while it is made, and puts back.
+
+    The switch interval: a thread that wants the GIL waits that long (5 ms by
+    default) before a busy thread is asked to let go of it, and a report lets
+    it go at each of its reads (/proc, source files) and at its start. For
+    the few ms of a report the interval is lowered, so the GIL comes back as
+    soon as a busy thread reaches its next check; it is put back after,
+    unless the service changed it meanwhile. The compiled core lowers it
+    already when the trigger wakes the watcher (lowered_from says from what).
+
+    The cyclic GC, paused while the report is made: the many objects a
+    report builds would otherwise start full collections, each holding the
+    GIL for a walk of the whole heap (40 ms with 10,000 greenlets). Reference
+    counting frees them once the report is written."""
+
+    def __init__(self, lowered_from: float | None = None) -> None:
+        self._previous = lowered_from
+        self._ours = REPORT_SWITCH_INTERVAL if lowered_from is not None else None
+
+    def __enter__(self) -> _Hurry:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.relax()
+
+    def lower(self) -> None:
+        if self._ours is not None:
+            return
+        previous = sys.getswitchinterval()
+        if previous > REPORT_SWITCH_INTERVAL:
+            sys.setswitchinterval(REPORT_SWITCH_INTERVAL)
+            self._previous, self._ours = previous, sys.getswitchinterval()
+
+    def relax(self) -> None:
+        """The switch interval as it was, unless the service changed it since."""
+        if self._ours is not None and self._previous is not None:
+            if abs(sys.getswitchinterval() - self._ours) < 1e-7:
+                sys.setswitchinterval(self._previous)
+        self._previous = self._ours = None
+
+    @contextlib.contextmanager
+    def reporting(self) -> Iterator[None]:
+        """The interval lowered and the GC paused, for one report."""
+        self.lower()
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            yield
+        finally:
+            if collecting:
+                gc.enable()
+            self.relax()
 
 
 # Every watcher of this process, for the fork and exit hooks.

@@ -27,6 +27,9 @@ def test_read_files_reads_whole_files_and_says_none_for_the_rest(
     assert got[4] is not None and b"VmRSS" in got[4]  # /proc says size 0: read to the end
     assert core.read_files([str(big)], 1000) == [big.read_bytes()[:1000]]
     assert core.read_files([]) == []
+    # Holding the GIL (this process's own /proc files) reads the same.
+    assert core.read_files(paths[:4], keep_gil=True) == got[:4]
+    assert b"VmRSS" in core.read_files(["/proc/self/status"], keep_gil=True)[0]
 
 
 def test_name_this_thread(core: ModuleType) -> None:

@@ -47,11 +47,15 @@ def thread_stack(raw, ident: int) -> tuple:  # type: ignore[no-untyped-def, type
 
 
 def greenlets_of(raw) -> dict[int, tuple]:  # type: ignore[no-untyped-def, type-arg]
-    """id(greenlet) -> (greenlet, parent, state, frames)."""
+    """id(greenlet) -> (greenlet, parent, state, frames); the columns all
+    greenlets come in at once say the same."""
     out = {}
     for index in range(raw.greenlets):
         entry = raw.greenlet(index)
         out[id(entry[0])] = entry
+    columns = raw.greenlet_columns()
+    assert [len(column) for column in columns] == [raw.greenlets] * 4
+    assert {id(row[0]): row for row in zip(*columns, strict=True)} == out
     return out
 
 

@@ -45,3 +45,31 @@ def test_oslo_config_generator_lists_them(tmp_path: Path) -> None:
     assert "[oslo_reports]" in out
     for name in ("log_dir", "file_event_handler_interval", "watchdog_timeout", "max_reports"):
         assert f"#{name} = " in out
+
+
+def test_warm_up_reads_every_option_once_so_reports_find_them_parsed(tmp_path: Path) -> None:
+    """oslo.config parses and converts a value the first time it is read,
+    then keeps it: set-up does that once, not the first report."""
+    from gmr import report
+
+    conversions: list[str] = []
+
+    def counted(value: str) -> str:
+        conversions.append(value)
+        return value
+
+    conf = cfg.ConfigOpts()
+    conf.register_opts([cfg.Opt("plain", type=counted), cfg.Opt("other", type=counted)],
+                       group="service")
+    conf.register_opt(cfg.StrOpt("broken"))
+    config_file = tmp_path / "service.conf"
+    config_file.write_text("[DEFAULT]\nbroken = $nowhere\n[service]\nplain = one\nother = two\n")
+    report.warm_up(conf)  # not parsed yet: no error
+    conf(["--config-file", str(config_file)], project="t")
+    conversions.clear()
+    report.warm_up(conf)  # "broken" cannot be read: said in the report, not raised here
+    assert sorted(conversions) == ["one", "two"]
+    data = report.configuration_data(conf)
+    assert data["service"] == {"other": "two", "plain": "one"}
+    assert data["default"]["broken"].startswith("<") and "Error" in data["default"]["broken"]
+    assert sorted(conversions) == ["one", "two"]  # the report converted nothing again
