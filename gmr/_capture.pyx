@@ -16,9 +16,11 @@ from cpython.object cimport PyObject, PyTypeObject
 from cpython.bytes cimport PyBytes_FromStringAndSize
 from libc.errno cimport EINTR, errno
 from libc.stdlib cimport free, malloc, realloc
-from posix.fcntl cimport O_CLOEXEC, O_RDONLY, open
-from posix.unistd cimport close, read
-from libc.string cimport strerror
+from libc.errno cimport EEXIST
+from libc.stdio cimport snprintf
+from libc.string cimport strcmp, strerror, strlen
+from posix.fcntl cimport O_CLOEXEC, O_CREAT, O_EXCL, O_RDONLY, O_WRONLY, open
+from posix.unistd cimport close, link, read, unlink, write
 
 IMPLEMENTATION = "compiled"
 
@@ -37,6 +39,7 @@ cdef enum:
 # ---------------------------------------------------------------------------
 
 cdef extern from "Python.h":
+    object PyUnicode_DecodeFSDefault(const char *s)
     ctypedef struct PyThreadState
     ctypedef struct PyInterpreterState
     PyThreadState *PyThreadState_Get()
@@ -129,30 +132,40 @@ def signal_count():
 gmr_find_switch_interval()
 
 
-def wait_readable(int fd, timeout, switch_interval=0.0):
-    """Block until fd is readable or timeout seconds pass (None: for ever),
-    without the GIL. Returns whether it is readable. With switch_interval
-    (seconds), a readable fd lowers the interpreter's switch interval to it
-    before the GIL is taken back, so that a busy thread lets go of it at
-    once; lowered_switch_interval() tells what it was."""
+def read_trigger(int fd, timeout, switch_interval=0.0):
+    """Wait until the pipe fd has bytes or timeout seconds pass (None: for
+    ever), and read them, all without the GIL: the bytes, or b"" when the
+    timeout passed first. With switch_interval (seconds), bytes lower the
+    interpreter's switch interval to it before the GIL is taken back, so
+    that a busy thread lets go of it at once; lowered_switch_interval()
+    tells what it was."""
     cdef int timeout_ms = -1 if timeout is None else max(0, <int>(timeout * 1000))
     cdef unsigned long prompt_us = max(0, <long>(switch_interval * 1e6))
-    cdef int ready
+    cdef char buffer[4096]
+    cdef Py_ssize_t got = 0
+    cdef int ready, error = 0
     with nogil:
         ready = gmr_wait_readable(fd, timeout_ms)
         if ready == 1:
             gmr_lower_switch_interval(prompt_us)
+            while True:
+                got = read(fd, buffer, sizeof(buffer))
+                if got >= 0 or errno != EINTR:
+                    break
+            error = errno if got < 0 else 0
             # From here until the GIL is ours, the watchdog times the wait.
             gmr_wd_waiting(1)
+        elif ready < 0:
+            error = errno
     if ready == 1:
         gmr_wd_waiting(0)
-    if ready < 0:
-        raise OSError("poll() on the trigger pipe failed")
-    return ready == 1
+    if ready < 0 or got < 0:
+        _raise_errno(error, "cannot read the trigger pipe")
+    return PyBytes_FromStringAndSize(buffer, got) if ready == 1 else b""
 
 
 def lowered_switch_interval():
-    """The switch interval (seconds) that wait_readable last replaced, or
+    """The switch interval (seconds) that read_trigger last replaced, or
     None when it changed nothing; asked once, then forgotten."""
     cdef unsigned long before = gmr_take_interval_before()
     return before / 1e6 if before else None
@@ -626,6 +639,110 @@ def read_files(paths, Py_ssize_t limit=1 << 24, bint keep_gil=False):
     free(buffers)
     free(sizes)
     return out
+
+
+cdef extern from "<dirent.h>" nogil:
+    ctypedef struct DIR
+    struct dirent:
+        char d_name[256]
+    DIR *opendir(const char *name)
+    dirent *readdir(DIR *directory)
+    int closedir(DIR *directory)
+
+
+def list_dirs(paths):
+    """The names in each directory (None where it cannot be listed), with
+    the GIL held: for this process's own /proc directories (its tasks, its
+    file descriptors), which the kernel lists at once, where os.listdir
+    would let the GIL go and wait to get it back."""
+    cdef DIR *directory
+    cdef dirent *entry
+    out = []
+    for path in paths:
+        encoded = os.fsencode(path)
+        directory = opendir(encoded)
+        if directory == NULL:
+            out.append(None)
+            continue
+        names = []
+        while True:
+            entry = readdir(directory)
+            if entry == NULL:
+                break
+            if strcmp(entry.d_name, b".") and strcmp(entry.d_name, b".."):
+                names.append(PyUnicode_DecodeFSDefault(entry.d_name))
+        closedir(directory)
+        out.append(names)
+    return out
+
+
+cdef int _write_new(const char *path, const char *data, Py_ssize_t size) noexcept nogil:
+    """Create path (it must not exist) holding data; 0, or an errno."""
+    cdef Py_ssize_t done = 0, wrote
+    cdef int fd, error = 0
+    while True:
+        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        if fd >= 0 or errno != EINTR:
+            break
+    if fd < 0:
+        return errno
+    while done < size:
+        wrote = write(fd, data + done, size - done)
+        if wrote < 0:
+            if errno == EINTR:
+                continue
+            error = errno
+            break
+        done += wrote
+    if close(fd) < 0 and error == 0 and errno != EINTR:
+        error = errno
+    return error
+
+
+def publish(str temporary, str final, bytes data):
+    """Write data into a new file at `temporary`, then link it to `final`,
+    or to final.1, final.2, ... if taken (an earlier file is never
+    replaced), and remove `temporary`: the file appears whole, under its
+    final name. The GIL is let go once for it all, where Python's calls
+    would let it go, and wait to get it back, five times. Returns the name
+    it was given; raises OSError, with the file it concerns."""
+    cdef bytes temporary_c = os.fsencode(temporary)
+    cdef bytes final_c = os.fsencode(final)
+    cdef const char *tmp = temporary_c
+    cdef const char *base = final_c
+    cdef const char *content = data
+    cdef Py_ssize_t size = len(data), capacity = len(final_c) + 16
+    cdef char *name = <char *>malloc(capacity)
+    cdef int error, attempt = 0, linked = 0, failed_at = 0
+    if name == NULL:
+        raise MemoryError()
+    with nogil:
+        error = _write_new(tmp, content, size)
+        if error == 0:
+            while attempt < 10000:
+                if attempt == 0:
+                    snprintf(name, capacity, "%s", base)
+                else:
+                    snprintf(name, capacity, "%s.%d", base, attempt)
+                if link(tmp, name) == 0:
+                    linked = 1
+                    break
+                if errno != EEXIST:
+                    error = errno
+                    failed_at = 1
+                    break
+                attempt += 1
+        if error != EEXIST or linked:  # EEXIST at creation: not ours to remove
+            unlink(tmp)
+    try:
+        if linked:
+            return os.fsdecode(name[:strlen(name)])
+        if error == 0:
+            raise FileExistsError(f"no free report name for {final}")
+        where = final if failed_at else temporary
+        raise OSError(error, strerror(error).decode(errors="replace"), where)
+    finally:
+        free(name)
 
 
 # ---------------------------------------------------------------------------

@@ -96,10 +96,12 @@ def signal_count() -> int:
     return _signals
 
 
-def wait_readable(fd: int, timeout: float | None, switch_interval: float = 0.0) -> bool:
+def read_trigger(fd: int, timeout: float | None, switch_interval: float = 0.0) -> bytes:
     # Python cannot touch the switch interval without the GIL: the watcher
     # lowers it once it has the GIL back.
-    return bool(_originals.select([fd], timeout))
+    if not _originals.select([fd], timeout):
+        return b""
+    return _originals.read(fd, 4096)
 
 
 def lowered_switch_interval() -> float | None:
@@ -214,6 +216,42 @@ def name_this_thread(name: str) -> None:
 # ---------------------------------------------------------------------------
 # Small files, many at once
 # ---------------------------------------------------------------------------
+
+
+def list_dirs(paths: list[str]) -> list[list[str] | None]:
+    out: list[list[str] | None] = []
+    for path in paths:
+        try:
+            out.append(os.listdir(path))
+        except OSError:
+            out.append(None)
+    return out
+
+
+def publish(temporary: str, final: str, data: bytes) -> str:
+    """As the compiled core's: data in a new file, linked to the first free
+    name among final, final.1, ...; here each call lets the GIL go."""
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[_originals.write(fd, view):]
+        finally:
+            os.close(fd)
+        for attempt in range(10000):
+            name = final if attempt == 0 else f"{final}.{attempt}"
+            try:
+                os.link(temporary, name)  # fails, rather than replace, if it exists
+                return name
+            except FileExistsError:
+                continue
+        raise FileExistsError(f"no free report name for {final}")
+    finally:
+        try:
+            os.unlink(temporary)
+        except FileNotFoundError:
+            pass
 
 
 def read_files(paths: list[str], limit: int = 1 << 24,

@@ -46,6 +46,19 @@ class ThreadFacts:
     cpu_seconds: float | None
 
 
+_proc_files: dict[str, bool] = {}
+
+
+def _proc_has(name: str) -> bool:
+    """Whether the kernel keeps /proc/self/<name> (task/self: this thread's
+    task directory), asked once."""
+    known = _proc_files.get(name)
+    if known is None:
+        path = f"/proc/self/{name}".replace("task/self", f"task/{os.getpid()}")
+        known = _proc_files[name] = os.path.exists(path)
+    return known
+
+
 def read_texts(paths: Iterable[str], own: bool = False) -> dict[str, str | None]:
     """Each file's text (None where it cannot be read), read in one batch:
     the compiled core lets the GIL go once for the lot, where Python's reads
@@ -97,7 +110,7 @@ def descendants(pid: int) -> list[int]:
     lists each thread's children (/proc/<pid>/task/<tid>/children): a few
     small reads, where scanning all of /proc costs one per process on the
     host. psutil's scan where the kernel keeps no such list."""
-    if not os.path.exists(f"/proc/{pid}/task/{pid}/children"):
+    if not _proc_has("task/self/children"):
         import psutil  # noqa: PLC0415 (where the kernel keeps no such list)
 
         try:
@@ -108,12 +121,10 @@ def descendants(pid: int) -> list[int]:
     parents = [pid]
     while parents:  # one generation at a time, each in one batch
         paths = []
-        for parent in parents:
-            try:
-                paths += [f"/proc/{parent}/task/{task}/children"
-                          for task in os.listdir(f"/proc/{parent}/task")]
-            except OSError:
-                continue  # ended while we looked
+        listed = core.list_dirs([f"/proc/{parent}/task" for parent in parents])
+        for parent, tasks in zip(parents, listed, strict=True):
+            # None: it ended while we looked
+            paths += [f"/proc/{parent}/task/{task}/children" for task in tasks or ()]
         parents = []
         for text in read_texts(paths, own=True).values():  # lists of pids
             for child in map(int, (text or "").split()):
@@ -142,7 +153,7 @@ def process_entries(pids: list[int]) -> list[dict[str, Any]]:
     """pid, ppid, user, uids, gids, command line (credentials masked) and
     state of each process still there, from /proc in one batch; psutil where
     there is no /proc."""
-    if not os.path.exists("/proc/self/stat"):
+    if not _proc_has("stat"):
         return [entry for entry in map(_psutil_entry, pids) if entry is not None]
     names = ("stat", "status", "cmdline")
     me = os.getpid()
@@ -293,10 +304,8 @@ def process_facts(started_at: float | None = None) -> dict[str, Any]:
                         "/proc/self/cgroup"], own=True)
     status = _status_lines(texts["/proc/self/status"])
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    try:
-        fds: int | None = len(os.listdir("/proc/self/fd"))
-    except OSError:
-        fds = None
+    fd_names = core.list_dirs(["/proc/self/fd"])[0]
+    fds = len(fd_names) - 1 if fd_names is not None else None  # less the one listing them
     uptime = None
     stat = texts["/proc/self/stat"]
     uptime_text = texts["/proc/uptime"]

@@ -12,6 +12,7 @@ import os
 import time
 
 from gmr import _originals, retention
+from gmr._impl import core
 from gmr.retention import MARK
 
 
@@ -40,29 +41,11 @@ def to_file(directory: str, service_name: str, text: str, pid_suffix: str = "",
     stamp = time.strftime("%Y%m%d%H%M%S", time.gmtime())
     base = report_name(service_name, stamp, pid_suffix)
     temporary = os.path.join(directory, f".{base}.{os.getpid()}.{time.monotonic_ns()}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-    try:
-        try:
-            # Not fsynced: the link below makes the file appear whole, and a
-            # running machine writes it back; an fsync would make the report
-            # wait for every dirty page of the file system (seconds on a busy disk).
-            write_all(fd, text.encode(errors="replace"))
-        finally:
-            os.close(fd)
-        for attempt in range(10000):
-            final = os.path.join(directory, base if attempt == 0 else f"{base}.{attempt}")
-            try:
-                os.link(temporary, final)  # fails, rather than replace, if it exists
-                break
-            except FileExistsError:
-                continue
-        else:
-            raise FileExistsError(f"no free report name for {base} in {directory}")
-    finally:
-        try:
-            os.unlink(temporary)
-        except FileNotFoundError:
-            pass
+    # Not fsynced: the link makes the file appear whole, and a running
+    # machine writes it back; an fsync would make the report wait for every
+    # dirty page of the file system (seconds on a busy disk).
+    final = core.publish(temporary, os.path.join(directory, base),
+                         text.encode(errors="replace"))
     if max_reports or max_bytes:
         retention.prune(directory, service_name, max_reports, max_bytes)
     return final

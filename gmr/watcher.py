@@ -262,9 +262,8 @@ class Watcher:
                 self._waiting.release()
             # A trigger lowers the switch interval before this thread takes
             # the GIL back (see _Hurry): the report starts at once.
-            if core.wait_readable(self._read_fd, timeout, REPORT_SWITCH_INTERVAL):
-                lowered_from = core.lowered_switch_interval()
-                data = _originals.read(self._read_fd, 65536)
+            data = core.read_trigger(self._read_fd, timeout, REPORT_SWITCH_INTERVAL)
+            lowered_from = core.lowered_switch_interval()
         except OSError as error:
             _Hurry(lowered_from).relax()
             error_line(f"watcher cannot wait for triggers: {error}")
@@ -295,8 +294,7 @@ class Watcher:
     def _drain(self) -> int:
         """How many triggers arrived meanwhile; they join the coming report."""
         extra = 0
-        while core.wait_readable(self._read_fd, 0):
-            data = _originals.read(self._read_fd, 65536)
+        while data := core.read_trigger(self._read_fd, 0):
             extra += data.count(_API)
             if _QUIT in data:
                 self._wake(_QUIT)  # seen again on the next wait, after this report
@@ -321,7 +319,7 @@ class Watcher:
 
 
 #: The switch interval while a report is made (seconds).
-REPORT_SWITCH_INTERVAL = 0.0001
+REPORT_SWITCH_INTERVAL = 0.0005
 
 
 class _Hurry:

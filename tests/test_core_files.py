@@ -9,6 +9,8 @@ import threading
 from pathlib import Path
 from types import ModuleType
 
+import pytest
+
 from gmr import report, snapshot
 
 
@@ -30,6 +32,39 @@ def test_read_files_reads_whole_files_and_says_none_for_the_rest(
     # Holding the GIL (this process's own /proc files) reads the same.
     assert core.read_files(paths[:4], keep_gil=True) == got[:4]
     assert b"VmRSS" in core.read_files(["/proc/self/status"], keep_gil=True)[0]
+
+
+def test_list_dirs(core: ModuleType, tmp_path: Path) -> None:
+    (tmp_path / "a").write_text("")
+    (tmp_path / "b").mkdir()
+    listed = core.list_dirs([str(tmp_path), str(tmp_path / "missing"), str(tmp_path / "a"),
+                             "/proc/self/task"])
+    assert sorted(listed[0]) == ["a", "b"]
+    assert listed[1] is None and listed[2] is None  # missing; a file
+    assert str(threading.get_native_id()) in listed[3]
+
+
+def test_publish_links_a_whole_file_and_never_replaces_one(
+        core: ModuleType, tmp_path: Path) -> None:
+    final = str(tmp_path / "report")
+    data = bytes(range(256)) * 1000
+    assert core.publish(str(tmp_path / ".t1"), final, data) == final
+    assert core.publish(str(tmp_path / ".t2"), final, b"second") == f"{final}.1"
+    assert core.publish(str(tmp_path / ".t3"), final, b"third") == f"{final}.2"
+    assert (tmp_path / "report").read_bytes() == data
+    assert (tmp_path / "report.1").read_bytes() == b"second"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["report", "report.1", "report.2"]
+    # A directory that is not there: the error names the file, and leaves nothing.
+    with pytest.raises(FileNotFoundError) as error:
+        core.publish(str(tmp_path / "gone" / ".t"), str(tmp_path / "gone" / "report"), b"x")
+    assert error.value.filename == str(tmp_path / "gone" / ".t")
+    # An unwritable directory (not as root: root writes anyway).
+    if os.geteuid() != 0:
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        with pytest.raises(PermissionError):
+            core.publish(str(locked / ".t"), str(locked / "report"), b"x")
+        assert list(locked.iterdir()) == []
 
 
 def test_name_this_thread(core: ModuleType) -> None:

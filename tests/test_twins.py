@@ -32,8 +32,8 @@ def test_twins_share_names(core) -> None:  # type: ignore[no-untyped-def]
     pure = importlib.import_module("gmr._capture_py")
     for name in ("IMPLEMENTATION", "GREENLET_NOT_STARTED", "GREENLET_SUSPENDED",
                  "GREENLET_RUNNING", "GREENLET_DEAD", "arm", "disarm", "is_armed",
-                 "signal_count", "wait_readable", "lowered_switch_interval", "capture",
-                 "RawCapture"):
+                 "signal_count", "read_trigger", "lowered_switch_interval", "capture",
+                 "RawCapture", "read_files", "list_dirs", "publish"):
         assert hasattr(core, name), name
         assert hasattr(pure, name), name
     assert [core.GREENLET_NOT_STARTED, core.GREENLET_SUSPENDED, core.GREENLET_RUNNING,

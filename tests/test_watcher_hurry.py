@@ -36,8 +36,8 @@ def test_a_trigger_lowers_the_interval_before_the_gil_is_taken_back(
     and says from what, once; the pure twin cannot, and says None."""
     read_fd, write_fd = os.pipe()
     try:
-        os.write(write_fd, b"S")
-        assert core.wait_readable(read_fd, 1.0, watcher.REPORT_SWITCH_INTERVAL)
+        os.write(write_fd, b"SA")
+        assert core.read_trigger(read_fd, 1.0, watcher.REPORT_SWITCH_INTERVAL) == b"SA"
         if core.IMPLEMENTATION == "compiled":
             assert sys.getswitchinterval() == pytest.approx(watcher.REPORT_SWITCH_INTERVAL)
             assert core.lowered_switch_interval() == pytest.approx(service_interval)
@@ -45,9 +45,8 @@ def test_a_trigger_lowers_the_interval_before_the_gil_is_taken_back(
             assert sys.getswitchinterval() == service_interval
         assert core.lowered_switch_interval() is None
         # Nothing to read: nothing lowered.
-        os.read(read_fd, 16)
         sys.setswitchinterval(service_interval)
-        assert not core.wait_readable(read_fd, 0.01, watcher.REPORT_SWITCH_INTERVAL)
+        assert core.read_trigger(read_fd, 0.01, watcher.REPORT_SWITCH_INTERVAL) == b""
         assert sys.getswitchinterval() == service_interval
         assert core.lowered_switch_interval() is None
     finally:
