@@ -12,6 +12,7 @@ import threading
 import time
 
 import greenlet
+from churn import churn_threads
 
 from gmr import snapshot, watcher
 
@@ -69,12 +70,7 @@ def guarded(function):  # type: ignore[no-untyped-def]
 
 @guarded
 def thread_churn() -> None:
-    while not stop.is_set():
-        batch = [threading.Thread(target=short_lived) for _ in range(6)]
-        for thread in batch:
-            thread.start()
-        for thread in batch:
-            thread.join()
+    churn_threads(stop, 6, target=short_lived)
 
 
 captures = 0

@@ -16,6 +16,8 @@ import sys
 import threading
 import time
 
+from churn import churn_threads
+
 from gmr import snapshot, watcher
 
 mode = sys.argv[1]
@@ -78,19 +80,7 @@ elif mode == "storm":
     idle()
 elif mode == "churn":
     stop = threading.Event()
-
-    def short_lived() -> None:
-        time.sleep(0.001)
-
-    def churner() -> None:
-        while not stop.is_set():
-            batch = [threading.Thread(target=short_lived) for _ in range(8)]
-            for thread in batch:
-                thread.start()
-            for thread in batch:
-                thread.join()
-
-    churners = [threading.Thread(target=churner) for _ in range(2)]
+    churners = [threading.Thread(target=churn_threads, args=(stop, 8)) for _ in range(2)]
     for thread in churners:
         thread.start()
     idle()

@@ -28,6 +28,7 @@ import threading
 import time
 
 import greenlet
+from churn import churn_threads
 from oslo_config import cfg
 
 import gmr
@@ -51,18 +52,12 @@ stop = threading.Event()
 churned = {"threads": 0, "greenlets": 0}
 
 
-def short_lived() -> None:
-    time.sleep(0.001)
+def count_threads(batch: int) -> None:
+    churned["threads"] += batch
 
 
 def thread_churn() -> None:
-    while not stop.is_set():
-        batch = [threading.Thread(target=short_lived) for _ in range(4)]
-        for thread in batch:
-            thread.start()
-        for thread in batch:
-            thread.join()
-        churned["threads"] += len(batch)
+    churn_threads(stop, 4, count_threads)
 
 
 def parked_green() -> None:
