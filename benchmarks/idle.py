@@ -15,7 +15,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
+
+from gmr import facts
 
 SERVICE = r"""
 import sys, time
@@ -32,23 +33,20 @@ print("ready", flush=True)
 time.sleep(3600)
 """
 
-TICKS = os.sysconf("SC_CLK_TCK")
-
 
 def threads_of(pid: int) -> dict[str, tuple[int, float]]:
     """name -> (context switches, CPU seconds) of each of the process's threads."""
+    tids = [int(tid) for tid in os.listdir(f"/proc/{pid}/task")]
+    cpu = facts.threads_facts(tids, pid)
+    texts = facts.read_texts(f"/proc/{pid}/task/{tid}/{name}"
+                             for tid in tids for name in ("comm", "status"))
     out = {}
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        base = f"/proc/{pid}/task/{tid}"
-        name = Path(base, "comm").read_text().strip()
-        lines = Path(base, "status").read_text().splitlines()
-        status = dict(line.split(":\t", 1) for line in lines if ":\t" in line)
-        switches = sum(int(status[kind]) for kind in ("voluntary_ctxt_switches",
-                                                       "nonvoluntary_ctxt_switches"))
-        stat = Path(base, "stat").read_text()
-        fields = stat[stat.rfind(")") + 2:].split()
-        cpu = (int(fields[11]) + int(fields[12])) / TICKS
-        out[f"{name} ({tid})"] = (switches, cpu)
+    for tid in tids:
+        name = (texts[f"/proc/{pid}/task/{tid}/comm"] or "?").strip()
+        status = facts.status_fields(texts[f"/proc/{pid}/task/{tid}/status"])
+        switches = sum(int(status.get(kind, 0)) for kind in ("voluntary_ctxt_switches",
+                                                              "nonvoluntary_ctxt_switches"))
+        out[f"{name} ({tid})"] = (switches, cpu[tid].cpu_seconds or 0.0)
     return out
 
 

@@ -167,7 +167,7 @@ def process_entries(pids: list[int]) -> list[dict[str, Any]]:
         if not stat or status is None or cmdline is None:
             continue  # ended while we looked
         fields = _after_command(stat)
-        lines = _status_lines(status)
+        lines = status_fields(status)
         uids = [int(value) for value in lines.get("Uid", "").split()[:3]] or None
         gids = [int(value) for value in lines.get("Gid", "").split()[:3]] or None
         out.append({
@@ -206,7 +206,8 @@ def _psutil_entry(pid: int) -> dict[str, Any] | None:
         return None
 
 
-def _status_lines(text: str | None) -> dict[str, str]:
+def status_fields(text: str | None) -> dict[str, str]:
+    """The "Name:<tab>value" lines of a /proc status file, as a mapping."""
     return dict(line.split(":\t", 1) for line in (text or "").splitlines() if ":\t" in line)
 
 
@@ -302,7 +303,7 @@ def process_facts(started_at: float | None = None) -> dict[str, Any]:
     cgroup memory, GC counts and thresholds, the interpreter and the hub."""
     texts = read_texts(["/proc/self/status", "/proc/self/stat", "/proc/uptime",
                         "/proc/self/cgroup"], own=True)
-    status = _status_lines(texts["/proc/self/status"])
+    status = status_fields(texts["/proc/self/status"])
     usage = resource.getrusage(resource.RUSAGE_SELF)
     fd_names = core.list_dirs(["/proc/self/fd"])[0]
     fds = len(fd_names) - 1 if fd_names is not None else None  # less the one listing them
