@@ -13,17 +13,16 @@ from __future__ import annotations
 import gc
 import sys
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from types import CodeType
-from typing import Any
+from typing import Any, NamedTuple
 from weakref import WeakKeyDictionary
 
 from gmr.snapshot import GreenletStack
 
 
-@dataclass(frozen=True)
-class GreenletIdentity:
-    """What gevent recorded about one greenlet (None where it recorded nothing)."""
+class GreenletIdentity(NamedTuple):
+    """What gevent recorded about one greenlet (None where it recorded nothing).
+    A tuple: a report reads one for each of thousands of greenlets."""
 
     #: The name given to it, else gevent's "Greenlet-<minimal_ident>".
     name: str | None
@@ -43,7 +42,9 @@ _UNKNOWN = GreenletIdentity(None, None, None, ())
 _records: dict[type, bool] = {}
 
 
-def identity(green: object) -> GreenletIdentity:
+def identity(green: object, tables: dict[int, Any] | None = None) -> GreenletIdentity:
+    """tables: where a report keeps, for all its greenlets, the ident table
+    found for each hub's registry (finding it is the costly part)."""
     # Only the instance's own name: a class attribute or property of that
     # name (gevent's computes one) is not read.
     assigned = getattr(green, "__dict__", {}).get("name")
@@ -55,32 +56,31 @@ def identity(green: object) -> GreenletIdentity:
                                     or hasattr(kind, "spawning_greenlet"))
     if not records:  # the look-ups below would all miss: one per greenlet adds up
         return _UNKNOWN if name is None else GreenletIdentity(name, None, None, ())
-    ident = _assigned_ident(green)
+    ident = _assigned_ident(green, {} if tables is None else tables)
     if name is None and ident is not None:
         name = f"Greenlet-{ident}"
     spawner = getattr(green, "spawning_greenlet", None)
     spawned_by = spawner() if callable(spawner) else None
-    return GreenletIdentity(
-        name=name,
-        minimal_ident=ident,
-        spawned_by=id(spawned_by) if spawned_by is not None else None,
-        spawning_stack=_spawning_stack(green),
-    )
+    return GreenletIdentity(name, ident, id(spawned_by) if spawned_by is not None else None,
+                            _spawning_stack(green))
 
 
-def _assigned_ident(green: object) -> int | None:
+def _assigned_ident(green: object, tables: dict[int, Any]) -> int | None:
     """gevent's minimal_ident if its hub has assigned one, without assigning."""
     registry = getattr(getattr(green, "parent", None), "ident_registry", None)
     if registry is None:
         return None
-    # Pure-Python gevent keeps the table in an attribute; the compiled one in
-    # a C field that only the GC's view of the registry shows.
-    table = getattr(registry, "_registry", None)
+    table = tables.get(id(registry))  # the hub holds its registry meanwhile
     if table is None:
-        table = next((item for item in gc.get_referents(registry)
-                      if isinstance(item, WeakKeyDictionary)), None)
-    if table is None:
-        return None
+        # Pure-Python gevent keeps the table in an attribute; the compiled
+        # one in a C field that only the GC's view of the registry shows.
+        table = getattr(registry, "_registry", None)
+        if table is None:
+            table = next((item for item in gc.get_referents(registry)
+                          if isinstance(item, WeakKeyDictionary)), None)
+        if table is None:
+            return None
+        tables[id(registry)] = table
     try:
         entry = table.get(green)
     except TypeError:  # not weakly referenceable: never registered
@@ -92,15 +92,18 @@ def _assigned_ident(green: object) -> int | None:
 
 def _spawning_stack(green: object) -> tuple[tuple[CodeType, int], ...]:
     frame: Any = getattr(green, "spawning_stack", None)
+    if frame is None:
+        return ()
     stack = []
     for _ in range(1000):  # a bound against a cycle
-        if frame is None:
-            break
         code = getattr(frame, "f_code", None)
         if isinstance(code, CodeType):
             stack.append((code, int(getattr(frame, "f_lineno", 0) or code.co_firstlineno)))
         frame = getattr(frame, "f_back", None)
-    return tuple(reversed(stack))
+        if frame is None:
+            break
+    stack.reverse()
+    return tuple(stack)
 
 
 def hub_threads(greenlets: Iterable[GreenletStack]) -> dict[int, int]:

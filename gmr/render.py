@@ -86,16 +86,24 @@ def _greenlet_facts(entry: Mapping[str, Any]) -> str:
     return facts
 
 
-def _spawning_stack(out: list[str], entry: Mapping[str, Any]) -> None:
-    spawner = entry.get("spawned_by")
-    out.append("Spawned" + (f" by {spawner:#x}" if spawner else "") + " at:")
-    out.append("")
-    _frames(out, entry["spawning_stack"])
+def _spawning_stack(out: list[str], entry: Mapping[str, Any],
+                    rendered: dict[tuple[Any, ...], list[str]]) -> None:
+    """Where a greenlet was spawned: rendered once for all the greenlets one
+    spawner started from the same place (rendered keeps the lines)."""
+    key = (entry.get("spawned_by"), *entry["spawning_stack"])
+    lines = rendered.get(key)
+    if lines is None:
+        spawner = key[0]
+        lines = rendered[key] = ["Spawned" + (f" by {hex(spawner)}" if spawner else "") + " at:",
+                                 ""]
+        _frames(lines, entry["spawning_stack"])
+    out += lines
 
 
 def _contexts(out: list[str], items: list[Mapping[str, Any]], green: bool) -> None:
     facts = _greenlet_facts if green else _thread_facts
     rendered: dict[int, list[str]] = {}
+    spawned: dict[tuple[Any, ...], list[str]] = {}
     green_banner = _context_banner("Green Thread")
     for item in items:
         if "members" in item:  # a group of identical stacks
@@ -114,7 +122,7 @@ def _contexts(out: list[str], items: list[Mapping[str, Any]], green: bool) -> No
                     f"({facts(item)})", "")
         _frame_lines(out, item, rendered)
         if item.get("spawning_stack"):
-            _spawning_stack(out, item)
+            _spawning_stack(out, item, spawned)
 
 
 def _nested(out: list[str], value: Any, indent: int) -> None:

@@ -89,11 +89,23 @@ def _source_lines(data: bytes) -> list[str]:
     return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
 
 
+_line_cache: dict[tuple[int, int], tuple[CodeType, FrameInfo]] = {}
+
+
 def line_info(code: CodeType, line: int) -> FrameInfo:
     """(file, line, function, source) of a frame known by its line, not its
-    instruction (gevent's record of a spawning stack)."""
+    instruction (gevent's record of a spawning stack), once per code object
+    and line however many greenlets were spawned there."""
+    hit = _line_cache.get((id(code), line))
+    if hit is not None and hit[0] is code:
+        return hit[1]
+    if len(_line_cache) > 100_000:
+        _line_cache.clear()
     function = getattr(code, "co_qualname", code.co_name)
-    return (code.co_filename, line, function, linecache.getline(code.co_filename, line).strip())
+    info = (code.co_filename, line, function,
+            linecache.getline(code.co_filename, line).strip())
+    _line_cache[(id(code), line)] = (code, info)
+    return info
 
 
 @dataclass(frozen=True)
@@ -191,13 +203,14 @@ def greenlets_data(captured: snapshot.Snapshot, options: Options) -> list[dict[s
     for speed: a report may list 10,000 of them."""
     thread_of = greenlets.thread_finder(captured.greenlets)
     identity = greenlets.identity
+    tables: dict[int, Any] = {}  # gevent's ident tables, found once per hub
     grouped = options.group_stacks
     resolved: dict[int, dict[str, Any]] = {}  # each distinct stack once
     out = []
     for green in captured.greenlets:
         if green.state == "dead":
             continue
-        who = identity(green.greenlet)
+        who = identity(green.greenlet, tables)
         stack = green.frames
         if grouped:
             frames = {"stack": stack}  # _stacks groups them
