@@ -2,11 +2,13 @@
 """The compiled capture core: the C signal handler, the self-pipe wait and the
 frame walker. It is the only module of gmr that touches CPython internals.
 
-Nothing here formats, resolves names or writes files. The walker holds the GIL
-(with the cyclic GC disabled) only while it copies (code object, instruction
-offset) pairs into malloc'd memory; RawCapture hands them out afterwards, one
-thread or greenlet at a time, so the interpreter can switch threads between
-calls. gmr/_capture.pyi is the typed boundary; gmr/_capture_py.py is the
+Nothing here formats or resolves names. The walker holds the GIL (with the
+cyclic GC disabled) only while it copies (code object, instruction offset)
+pairs into malloc'd memory; RawCapture hands them out afterwards, a thread
+at a time or every greenlet in one call. The file work a report needs
+(reading /proc and sources, listing /proc directories, publishing the
+report file) is plain C here, so that a report lets the GIL go, and waits
+to get it back from a busy thread, as few times as it can. gmr/_capture.pyi is the typed boundary; gmr/_capture_py.py is the
 pure-Python twin with the same names.
 """
 

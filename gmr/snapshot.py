@@ -1,4 +1,4 @@
-"""The snapshot: what one capture saw, as plain frozen dataclasses.
+"""The snapshot: what one capture saw, as plain dataclasses and tuples.
 
 The capture core copies only (code object, instruction offset) pairs while it
 holds the GIL. Everything a person reads (file names, function names, line
