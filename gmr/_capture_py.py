@@ -234,9 +234,7 @@ def publish(temporary: str, final: str, data: bytes) -> str:
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
     try:
         try:
-            view = memoryview(data)
-            while view:
-                view = view[_originals.write(fd, view):]
+            _originals.write_all(fd, data)
         finally:
             os.close(fd)
         for attempt in range(10000):

@@ -55,6 +55,13 @@ def write(fd: int, data: bytes | memoryview) -> int:
     return written
 
 
+def write_all(fd: int, data: bytes) -> None:
+    """All of data, in as many writes as the file takes."""
+    view = memoryview(data)
+    while view:
+        view = view[write(fd, view):]
+
+
 def select(rlist: list[int], timeout: float | None) -> list[int]:
     ready, _, _ = original("select", "select")(rlist, [], [], timeout)
     return list(ready)

@@ -46,16 +46,15 @@ class ThreadFacts:
     cpu_seconds: float | None
 
 
-_proc_files: dict[str, bool] = {}
+_exists: dict[str, bool] = {}
 
 
-def _proc_has(name: str) -> bool:
-    """Whether the kernel keeps /proc/self/<name> (task/self: this thread's
-    task directory), asked once."""
-    known = _proc_files.get(name)
+def _kernel_has(path: str) -> bool:
+    """Whether the kernel keeps this /proc file, asked once per path (an
+    os.path.exists per report would let the GIL go)."""
+    known = _exists.get(path)
     if known is None:
-        path = f"/proc/self/{name}".replace("task/self", f"task/{os.getpid()}")
-        known = _proc_files[name] = os.path.exists(path)
+        known = _exists[path] = os.path.exists(path)
     return known
 
 
@@ -110,7 +109,7 @@ def descendants(pid: int) -> list[int]:
     lists each thread's children (/proc/<pid>/task/<tid>/children): a few
     small reads, where scanning all of /proc costs one per process on the
     host. psutil's scan where the kernel keeps no such list."""
-    if not _proc_has("task/self/children"):
+    if not _kernel_has(f"/proc/{pid}/task/{pid}/children"):
         import psutil  # noqa: PLC0415 (where the kernel keeps no such list)
 
         try:
@@ -153,7 +152,7 @@ def process_entries(pids: list[int]) -> list[dict[str, Any]]:
     """pid, ppid, user, uids, gids, command line (credentials masked) and
     state of each process still there, from /proc in one batch; psutil where
     there is no /proc."""
-    if not _proc_has("stat"):
+    if not _kernel_has("/proc/self/stat"):
         return [entry for entry in map(_psutil_entry, pids) if entry is not None]
     names = ("stat", "status", "cmdline")
     me = os.getpid()

@@ -75,9 +75,10 @@ def _greenlet_facts(entry: Mapping[str, Any]) -> str:
     if name:
         ident = entry["minimal_ident"]
         what = (f"{name} (#{ident}), " if ident is not None else f"{name}, ") + state
+    facts = f"id {hex(entry['id'])}, {entry['type']}, {what}"
     parent = entry["parent"]
-    facts = (f"id {hex(entry['id'])}, {entry['type']}, {what}, parent {hex(parent)}" if parent
-             else f"id {hex(entry['id'])}, {entry['type']}, {what}")
+    if parent:
+        facts += f", parent {hex(parent)}"
     thread = entry["thread"]
     if thread:
         facts += f", in thread #{thread}"

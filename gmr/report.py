@@ -28,29 +28,44 @@ REPORT_VERSION = 1
 
 FrameInfo = tuple[str, int, str, str]  # file, line, function, source
 
-_frame_cache: dict[tuple[int, int], tuple[CodeType, FrameInfo]] = {}
+class _PerCode:
+    """FrameInfo worked out once per code object and number (an instruction,
+    a line), however many stacks share it. An entry holds its code object,
+    so the id() in its key is not reused while it lives."""
+
+    def __init__(self) -> None:
+        self._items: dict[tuple[int, int], tuple[CodeType, FrameInfo]] = {}
+
+    def get(self, code: CodeType, number: int) -> FrameInfo | None:
+        hit = self._items.get((id(code), number))
+        return hit[1] if hit is not None and hit[0] is code else None
+
+    def put(self, code: CodeType, number: int, info: FrameInfo) -> FrameInfo:
+        if len(self._items) > 100_000:
+            self._items.clear()
+        self._items[(id(code), number)] = (code, info)
+        return info
+
+
+#: By instruction (a captured frame), and by line (gevent's spawning stacks).
+_by_instruction = _PerCode()
+_by_line = _PerCode()
 
 
 def frame_info(frame: snapshot.Frame) -> FrameInfo:
     """(file, line, function, source) of a frame, resolved once per code
     object and instruction however many stacks share it."""
-    hit = _frame_cache.get((id(frame.code), frame.lasti))
-    if hit is not None and hit[0] is frame.code:
-        return hit[1]
-    return _resolve(frame, None)
+    return _by_instruction.get(frame.code, frame.lasti) or _resolve(frame, None)
 
 
 def _resolve(frame: snapshot.Frame, lines: list[str] | None) -> FrameInfo:
-    if len(_frame_cache) > 100_000:
-        _frame_cache.clear()
     line = frame.line
     if lines is None:
         source = frame.source  # through linecache
     else:
         source = lines[line - 1].strip() if 0 < line <= len(lines) else ""
-    info = (frame.filename, line, frame.function, source)
-    _frame_cache[(id(frame.code), frame.lasti)] = (frame.code, info)
-    return info
+    return _by_instruction.put(frame.code, frame.lasti,
+                               (frame.filename, line, frame.function, source))
 
 
 def resolve_new_frames(captured: snapshot.Snapshot) -> None:
@@ -65,10 +80,7 @@ def resolve_new_frames(captured: snapshot.Snapshot) -> None:
         if id(stack) in seen:
             continue  # a stack many greenlets share
         seen.add(id(stack))
-        for frame in stack:
-            hit = _frame_cache.get((id(frame.code), frame.lasti))
-            if hit is None or hit[0] is not frame.code:
-                new.append(frame)
+        new += [frame for frame in stack if _by_instruction.get(frame.code, frame.lasti) is None]
     files = sorted({frame.filename for frame in new
                     if not (frame.filename.startswith("<") and frame.filename.endswith(">"))})
     sources = {name: _source_lines(data)
@@ -89,23 +101,16 @@ def _source_lines(data: bytes) -> list[str]:
     return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
 
 
-_line_cache: dict[tuple[int, int], tuple[CodeType, FrameInfo]] = {}
-
-
 def line_info(code: CodeType, line: int) -> FrameInfo:
     """(file, line, function, source) of a frame known by its line, not its
     instruction (gevent's record of a spawning stack), once per code object
     and line however many greenlets were spawned there."""
-    hit = _line_cache.get((id(code), line))
-    if hit is not None and hit[0] is code:
-        return hit[1]
-    if len(_line_cache) > 100_000:
-        _line_cache.clear()
+    known = _by_line.get(code, line)
+    if known is not None:
+        return known
     function = getattr(code, "co_qualname", code.co_name)
-    info = (code.co_filename, line, function,
-            linecache.getline(code.co_filename, line).strip())
-    _line_cache[(id(code), line)] = (code, info)
-    return info
+    return _by_line.put(code, line, (code.co_filename, line, function,
+                                     linecache.getline(code.co_filename, line).strip()))
 
 
 @dataclass(frozen=True)
@@ -170,6 +175,20 @@ def package_data(version: Any) -> dict[str, str | None]:
 # -- Threads and greenlets -----------------------------------------------------
 
 
+def _stack_resolver(max_depth: int) -> Callable[[tuple[snapshot.Frame, ...]], dict[str, Any]]:
+    """_frames of each distinct stack once: contexts standing in the same
+    frames share one frames tuple, and so one result."""
+    resolved: dict[int, dict[str, Any]] = {}
+
+    def frames_of(stack: tuple[snapshot.Frame, ...]) -> dict[str, Any]:
+        shared = resolved.get(id(stack))
+        if shared is None:
+            shared = resolved[id(stack)] = _frames(stack, max_depth)
+        return shared
+
+    return frames_of
+
+
 def _frames(frames: tuple[snapshot.Frame, ...], max_depth: int) -> dict[str, Any]:
     outer, omitted, inner = grouping.trim(frames, max_depth)
     return {
@@ -205,19 +224,14 @@ def greenlets_data(captured: snapshot.Snapshot, options: Options) -> list[dict[s
     identity = greenlets.identity
     tables: dict[int, Any] = {}  # gevent's ident tables, found once per hub
     grouped = options.group_stacks
-    resolved: dict[int, dict[str, Any]] = {}  # each distinct stack once
+    frames_of = _stack_resolver(options.max_stack_depth)
     out = []
     for green in captured.greenlets:
         if green.state == "dead":
             continue
         who = identity(green.greenlet, tables)
-        stack = green.frames
-        if grouped:
-            frames = {"stack": stack}  # _stacks groups them
-        else:
-            frames = resolved.get(id(stack))  # type: ignore[assignment]
-            if frames is None:
-                frames = resolved[id(stack)] = _frames(stack, options.max_stack_depth)
+        # Grouped: _stacks groups them by "stack".
+        frames = {"stack": green.frames} if grouped else frames_of(green.frames)
         out.append({
             "id": green.id,
             "type": green.type_name,
@@ -238,13 +252,9 @@ def _stacks(entries: list[dict[str, Any]], options: Options) -> list[dict[str, A
     """Resolve each distinct stack once (contexts in the same frames share one
     frames tuple), or each group of identical stacks."""
     if not options.group_stacks:
-        resolved: dict[int, dict[str, Any]] = {}
+        frames_of = _stack_resolver(options.max_stack_depth)
         for entry in entries:
-            stack = entry.pop("stack")
-            shared = resolved.get(id(stack))
-            if shared is None:
-                shared = resolved[id(stack)] = _frames(stack, options.max_stack_depth)
-            entry.update(shared)
+            entry.update(frames_of(entry.pop("stack")))
         return entries
     groups = grouping.group_stacks(entries, lambda entry: entry["stack"])
     out = []

@@ -16,16 +16,9 @@ from gmr._impl import core
 from gmr.retention import MARK
 
 
-def write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        written = _originals.write(fd, view)
-        view = view[written:]
-
-
 def to_stderr(text: str) -> None:
     """The whole report in as few writes as the pipe or terminal takes."""
-    write_all(2, text.encode(errors="replace"))
+    _originals.write_all(2, text.encode(errors="replace"))
 
 
 def report_name(service_name: str, stamp: str, pid_suffix: str = "") -> str:
