@@ -48,4 +48,4 @@ demo:
 	scripts/demo
 
 clean:
-	rm -rf build gmr/_capture.c gmr/*.so gmr/*.html *.egg-info valgrind-*.log
+	rm -rf build gmr/_walker.c gmr/_trigger.c gmr/_files.c gmr/*.so gmr/*.html *.egg-info valgrind-*.log

@@ -1,21 +1,32 @@
-"""Build of the one extension, gmr._capture.
+"""Build of gmr's native units: gmr._walker (the frame walker), gmr._trigger
+(signal handler, pipe wait, watchdog) and gmr._files (batched reads, the
+report file).
 
 Environment switches:
-  GMR_REQUIRE_EXTENSION=1  a failed build of the extension is fatal (CI uses it);
-                           otherwise gmr installs and runs on its pure-Python twin.
+  GMR_REQUIRE_EXTENSION=1  a failed build of a unit is fatal (CI uses it), and
+                           so is a built unit that does not import;
+                           otherwise gmr installs and runs on its pure twins.
   GMR_DEBUG_BUILD=1        -O0 -g3 -UNDEBUG and Cython line tracing.
   GMR_SANITIZE=address     build the extension with AddressSanitizer.
 """
 
+import importlib.util
 import os
+import sys
+import sysconfig
 
 from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
 
 REQUIRE = os.environ.get("GMR_REQUIRE_EXTENSION") == "1"
 DEBUG = os.environ.get("GMR_DEBUG_BUILD") == "1"
 SANITIZE = os.environ.get("GMR_SANITIZE", "")
 
-compile_args = ["-Wall", "-Wno-unused-function", "-Wno-unreachable-code"]
+# A function the headers of this Python no longer declare compiles, links
+# and fails only at import (undefined symbol): make it an error here.
+compile_args = ["-Wall", "-Wno-unused-function", "-Wno-unreachable-code",
+                "-Werror=implicit-function-declaration", "-Werror=int-conversion",
+                "-Werror=incompatible-pointer-types"]
 link_args = []
 macros = []
 directives = {"language_level": "3", "embedsignature": True}
@@ -28,7 +39,39 @@ if SANITIZE:
     link_args += [f"-fsanitize={SANITIZE}"]
 
 
+UNITS = {
+    "gmr._walker": ["gmr/_walker.h"],
+    "gmr._trigger": ["gmr/_trigger.h", "gmr/_watchdog.h", "gmr/_publish.h"],
+    "gmr._files": ["gmr/_publish.h"],
+}
+
+
+class BuildAndImport(build_ext):
+    """When the units are required, import each one just built: a unit that
+    compiles but cannot load must fail the build, not the service."""
+
+    def run(self) -> None:
+        super().run()
+        if not REQUIRE:
+            return
+        for ext in self.extensions:
+            path = self.get_ext_fullpath(ext.name)
+            spec = importlib.util.spec_from_file_location(ext.name, path)
+            try:
+                module = importlib.util.module_from_spec(spec)
+                spec.loader.exec_module(module)
+            except Exception as error:
+                sys.exit(f"gmr: {ext.name} was built but does not import: "
+                         f"{type(error).__name__}: {error}")
+            print(f"gmr: {ext.name} imports ({path})")
+
+
 def extensions():
+    if sysconfig.get_config_var("Py_GIL_DISABLED"):
+        # Not yet: the walker needs the GIL to hold every thread still, and a
+        # module without free-threading support would turn the GIL back on.
+        print("gmr: a free-threaded Python: the pure twins only", file=sys.stderr)
+        return []
     try:
         from Cython.Build import cythonize
     except ImportError:
@@ -38,14 +81,15 @@ def extensions():
     exts = cythonize(
         [
             Extension(
-                "gmr._capture",
-                ["gmr/_capture.pyx"],
-                depends=["gmr/_capture_c.h", "gmr/_watchdog_c.h"],
+                name,
+                [name.replace(".", "/") + ".pyx"],
+                depends=headers,
                 include_dirs=["gmr"],
                 extra_compile_args=compile_args,
                 extra_link_args=link_args,
                 define_macros=macros,
             )
+            for name, headers in UNITS.items()
         ],
         compiler_directives=directives,
         quiet=True,
@@ -57,4 +101,4 @@ def extensions():
     return exts
 
 
-setup(ext_modules=extensions())
+setup(ext_modules=extensions(), cmdclass={"build_ext": BuildAndImport})

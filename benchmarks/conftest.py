@@ -55,7 +55,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 # ---------------------------------------------------------------------------
 
 
-@pytest.fixture(params=["gmr._capture", "gmr._capture_py"], ids=["c", "py"])
+@pytest.fixture(params=["gmr._walker", "gmr._walker_py"], ids=["c", "py"])
 def core(request: pytest.FixtureRequest) -> ModuleType:
     try:
         return importlib.import_module(request.param)

@@ -1,20 +1,88 @@
-"""Picks the capture core: the compiled gmr._capture, or its pure-Python twin
-where the extension is not built or GMR_NO_EXTENSIONS=1 asks for it. Nothing
-else in gmr imports either one directly."""
+"""Picks each native unit: compiled, or its pure-Python twin. Nothing else in
+gmr imports a unit directly.
+
+- ``walker`` (gmr._walker / gmr._walker_py): the capture of every stack;
+- ``trigger`` (gmr._trigger / gmr._trigger_py): signal handler, pipe wait,
+  switch interval, watchdog;
+- ``files`` (gmr._files / gmr._files_py): batched reads, the report file.
+
+The pure twins are used where GMR_NO_EXTENSIONS=1 asks for them, where the
+extension is not built or does not import, on a free-threaded build (a
+compiled module that does not declare itself free-threading safe would turn
+the GIL back on at import, behind the service's back), and, for the walker,
+where its layouts do not check out against the running interpreter. Never
+silently: FALLBACK says why, and setup_autorun and every report say it.
+"""
 
 from __future__ import annotations
 
+import importlib
 import os
+import platform
+import sysconfig
+from types import ModuleType
+from typing import TYPE_CHECKING
 
-if os.environ.get("GMR_NO_EXTENSIONS", "") not in ("", "0"):
-    from gmr import _capture_py as core
-else:
+#: What the service loses on the pure twins, unit by unit.
+LOSSES = {  # in the order the fallback line names them
+    "trigger": "no report while the main thread is stuck in C, no watchdog",
+    "walker": "a longer pause, frame objects made for every frame read",
+    "files": "a report that lets the GIL go at every read",
+}
+
+_PYTHON = f"CPython {platform.python_version()}"
+
+
+def _load(unit: str) -> tuple[ModuleType, str | None]:
+    """The unit's module, and why it is the pure twin (None: compiled)."""
+    pure = importlib.import_module(f"gmr._{unit}_py")
+    if os.environ.get("GMR_NO_EXTENSIONS", "") not in ("", "0"):
+        return pure, "GMR_NO_EXTENSIONS is set"
+    if sysconfig.get_config_var("Py_GIL_DISABLED"):
+        return pure, "a free-threaded build, where the compiled core is not used yet"
     try:
-        from gmr import _capture as core  # type: ignore[no-redef]
-    except ImportError:
-        from gmr import _capture_py as core
+        compiled = importlib.import_module(f"gmr._{unit}")
+    except ImportError as error:
+        # Folded to one line: the reason goes into every report's header.
+        return pure, f"gmr._{unit} does not import: {' '.join(str(error).split())}"
+    if unit == "walker":
+        problem = compiled.layout_problem()
+        if problem is not None:
+            return pure, f"its frame layouts do not check out: {' '.join(problem.split())}"
+    return compiled, None
 
-#: "compiled" or "pure": which core captures in this process.
-IMPLEMENTATION: str = core.IMPLEMENTATION
 
-__all__ = ["IMPLEMENTATION", "core"]
+_chosen = {unit: _load(unit) for unit in LOSSES}
+if TYPE_CHECKING:
+    # Callers are checked against the typed boundary both twins meet.
+    from gmr import _files as files
+    from gmr import _trigger as trigger
+    from gmr import _walker as walker
+else:
+    walker, trigger, files = (_chosen[unit][0] for unit in ("walker", "trigger", "files"))
+if walker.IMPLEMENTATION == "compiled":
+    trigger.use_switch_interval(walker.switch_interval_cell())
+
+#: "compiled" or "pure": which walker captures in this process.
+IMPLEMENTATION: str = walker.IMPLEMENTATION
+
+
+def _fallback() -> str | None:
+    reasons = {unit: why for unit, (_, why) in _chosen.items() if why is not None}
+    if not reasons:
+        return None
+    if len(set(reasons.values())) == 1:
+        (why,) = set(reasons.values())
+        causes = why
+    else:
+        causes = "; ".join(f"{unit}: {why}" for unit, why in reasons.items())
+    pure = ", ".join(reasons)
+    lost = "; ".join(LOSSES[unit] for unit in reasons)
+    return f"pure-Python {pure} on {_PYTHON} ({causes}): {lost}"
+
+
+#: One line, or None when every unit is compiled: which units run on their
+#: pure twin, on which Python, why, and what the service loses.
+FALLBACK: str | None = _fallback()
+
+__all__ = ["FALLBACK", "IMPLEMENTATION", "LOSSES", "files", "trigger", "walker"]

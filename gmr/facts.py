@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gmr import redact
-from gmr._impl import core
+from gmr._impl import files
 
 _TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
@@ -67,7 +67,7 @@ def read_texts(paths: Iterable[str], own: bool = False) -> dict[str, str | None]
     process's memory map): the compiled core keeps the GIL for them."""
     unique = list(dict.fromkeys(paths))
     return {path: None if data is None else data.decode(errors="replace")
-            for path, data in zip(unique, core.read_files(unique, keep_gil=own), strict=True)}
+            for path, data in zip(unique, files.read_files(unique, keep_gil=own), strict=True)}
 
 
 def _after_command(stat: str) -> list[str]:
@@ -120,7 +120,7 @@ def descendants(pid: int) -> list[int]:
     parents = [pid]
     while parents:  # one generation at a time, each in one batch
         paths = []
-        listed = core.list_dirs([f"/proc/{parent}/task" for parent in parents])
+        listed = files.list_dirs([f"/proc/{parent}/task" for parent in parents])
         for parent, tasks in zip(parents, listed, strict=True):
             # None: it ended while we looked
             paths += [f"/proc/{parent}/task/{task}/children" for task in tasks or ()]
@@ -304,7 +304,7 @@ def process_facts(started_at: float | None = None) -> dict[str, Any]:
                         "/proc/self/cgroup"], own=True)
     status = status_fields(texts["/proc/self/status"])
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    fd_names = core.list_dirs(["/proc/self/fd"])[0]
+    fd_names = files.list_dirs(["/proc/self/fd"])[0]
     fds = len(fd_names) - 1 if fd_names is not None else None  # less the one listing them
     uptime = None
     stat = texts["/proc/self/stat"]

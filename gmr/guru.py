@@ -17,6 +17,11 @@ from typing import Any
 
 from gmr import opts as gmr_opts
 from gmr import render, report, servers, sinks, snapshot, watcher
+from gmr._impl import FALLBACK
+
+#: Whether this process has said on stderr that it runs on pure twins. A
+#: forked child inherits it: its parent said it already.
+_fallback_stated = False
 
 
 def program_name() -> str:
@@ -119,7 +124,13 @@ class TextGuruMeditation:
                       conf: Any = None, setup_signal: bool = True) -> None:
         """Arm the triggers: the file trigger when conf.oslo_reports.file_event_handler
         is set (and no signum is given), else SIGUSR2 (or signum). Calling it
-        again re-configures the same watcher: one handler, one file watcher."""
+        again re-configures the same watcher: one handler, one file watcher.
+        Where a native unit runs on its pure twin, one line on stderr says
+        so, once per process."""
+        global _fallback_stated
+        if FALLBACK is not None and not _fallback_stated:
+            _fallback_stated = True
+            watcher.error_line(FALLBACK)
         settings = cls._settings
         settings.version = version
         settings.conf = conf

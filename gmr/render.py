@@ -206,7 +206,9 @@ def _header(out: list[str], header: Mapping[str, Any]) -> None:
         "gil held by capture": f"{header['gil_pause_ms']:.3f} ms",
         "threads": header["threads"],
         "greenlets": f"{header['greenlets']}" + (f" ({states})" if states else ""),
-        "capture": header["capture"],
+        # Beside the core, why some of it runs on the pure twin, if it does.
+        "capture": header["capture"] + (f" ({header['core_fallback']})"
+                                        if header["core_fallback"] else ""),
     }
     if header["displaced_signals"]:
         lines["signal handler"] = ("displaced: the application replaced gmr's handler for "

@@ -21,7 +21,7 @@ from types import CodeType
 from typing import Any
 
 from gmr import facts, greenlets, grouping, redact, snapshot, tasks
-from gmr._impl import core
+from gmr._impl import files
 
 #: The JSON schema version of the report (header.reportVersion).
 REPORT_VERSION = 1
@@ -81,10 +81,10 @@ def resolve_new_frames(captured: snapshot.Snapshot) -> None:
             continue  # a stack many greenlets share
         seen.add(id(stack))
         new += [frame for frame in stack if _by_instruction.get(frame.code, frame.lasti) is None]
-    files = sorted({frame.filename for frame in new
+    paths = sorted({frame.filename for frame in new
                     if not (frame.filename.startswith("<") and frame.filename.endswith(">"))})
     sources = {name: _source_lines(data)
-               for name, data in zip(files, core.read_files(files), strict=True)
+               for name, data in zip(paths, files.read_files(paths), strict=True)
                if data is not None}
     for frame in new:
         _resolve(frame, sources.get(frame.filename, []))
@@ -363,6 +363,7 @@ def header_data(captured: snapshot.Snapshot, displaced: list[int]) -> dict[str, 
         "greenlet_states": states,
         "heap_objects": captured.heap_objects,
         "capture": captured.implementation,
+        "core_fallback": captured.fallback,
         "displaced_signals": displaced,
     }
 

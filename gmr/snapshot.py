@@ -20,13 +20,13 @@ from types import CodeType, FrameType
 from typing import NamedTuple
 
 from gmr import _originals
-from gmr._impl import IMPLEMENTATION, core
+from gmr._impl import FALLBACK, IMPLEMENTATION, walker
 
 GREENLET_STATES = {
-    core.GREENLET_NOT_STARTED: "not started",
-    core.GREENLET_SUSPENDED: "suspended",
-    core.GREENLET_RUNNING: "running",
-    core.GREENLET_DEAD: "dead",
+    walker.GREENLET_NOT_STARTED: "not started",
+    walker.GREENLET_SUSPENDED: "suspended",
+    walker.GREENLET_RUNNING: "running",
+    walker.GREENLET_DEAD: "dead",
 }
 
 
@@ -144,6 +144,9 @@ class Snapshot:
     threads: tuple[ThreadStack, ...]
     #: Every greenlet on the heap, when greenlet is imported.
     greenlets: tuple[GreenletStack, ...]
+    #: Which native units ran on their pure twin, why, and what that cost
+    #: (gmr._impl.FALLBACK, one line); None when every unit was compiled.
+    fallback: str | None = None
 
 
 # The main thread's own ident, taken when gmr is imported there: under gevent
@@ -190,7 +193,7 @@ def _frames(raw_frames: tuple[tuple[CodeType, int], ...],
 _type_names: dict[type, str] = {}
 
 
-def _greenlet_stacks(raw: core.RawCapture,
+def _greenlet_stacks(raw: walker.RawCapture,
                      stacks: dict[int, tuple[Frame, ...]]) -> tuple[GreenletStack, ...]:
     """The GreenletStacks of a capture, built a column at a time by the
     interpreter's own loops (map, zip): thousands of greenlets cost a few
@@ -222,7 +225,7 @@ def take(trigger: str = "api", coalesced: int = 1, include_caller: bool = False)
     greenlet_module = sys.modules.get("greenlet")
     greenlet_type = getattr(greenlet_module, "greenlet", None)
     captured_at = time.time()
-    raw = core.capture(greenlet_type)
+    raw = walker.capture(greenlet_type)
 
     # threading's table is read as it is, never under its lock: under
     # eventlet that lock is green and this runs in a real OS thread.
@@ -277,6 +280,7 @@ def take(trigger: str = "api", coalesced: int = 1, include_caller: bool = False)
         heap_objects=raw.heap_objects,
         threads=tuple(threads),
         greenlets=greenlets,
+        fallback=FALLBACK,
     )
     raw.release()
     return snapshot

@@ -27,7 +27,7 @@ import weakref
 from collections.abc import Callable, Iterator
 
 from gmr import _originals, snapshot
-from gmr._impl import core
+from gmr._impl import trigger
 
 _SIGNAL = b"S"
 _API = b"A"
@@ -36,9 +36,9 @@ _WAKE = b"W"  # re-read the configuration (a new file trigger)
 
 
 def error_line(message: str) -> None:
-    """One line on stderr, written straight to fd 2: no logging, no locks."""
+    """One whole line on stderr, written straight to fd 2: no logging, no locks."""
     try:
-        _originals.write(2, f"gmr: {message}\n".encode(errors="replace"))
+        _originals.write_all(2, f"gmr: {message}\n".encode(errors="replace"))
     except OSError:
         pass
 
@@ -98,7 +98,7 @@ class Watcher:
         child's own: it must not read its parent's pipe)."""
         self._read_fd, self._write_fd = os.pipe()  # both close-on-exec
         os.set_blocking(self._write_fd, False)
-        self._signal_count = core.signal_count()
+        self._signal_count = trigger.signal_count()
         self._lock = _originals.allocate_lock()
         self._done = _originals.allocate_lock()
         self._waiting = _originals.allocate_lock()
@@ -128,22 +128,22 @@ class Watcher:
 
     def arm(self, signum: int) -> None:
         """Install the C signal handler for signum, pointed at this watcher."""
-        core.arm(signum, self._write_fd)
+        trigger.arm(signum, self._write_fd)
         self._signals.add(int(signum))
 
     def disarm(self, signum: int) -> None:
         if int(signum) in self._signals:
-            core.disarm(signum)
+            trigger.disarm(signum)
             self._signals.discard(int(signum))
 
     def is_armed(self, signum: int) -> bool:
         """Whether the handler for signum is still gmr's (a later
         ``signal.signal`` silently replaces it)."""
-        return core.is_armed(signum)
+        return trigger.is_armed(signum)
 
     def displaced(self) -> list[int]:
         """The signals this watcher armed whose handler someone has replaced."""
-        return sorted(signum for signum in self._signals if not core.is_armed(signum))
+        return sorted(signum for signum in self._signals if not trigger.is_armed(signum))
 
     def rearm(self) -> None:
         """Make this process's own watcher again: a new pipe, the handlers
@@ -152,11 +152,11 @@ class Watcher:
         that fork without running those hooks. Also re-installs a handler
         that the application displaced."""
         if self._watchdog is not None:
-            core.forget_watchdog()
+            trigger.forget_watchdog()
             self._watchdog = None
         self._fresh_process_state()
         for signum in self._signals:
-            core.arm(signum, self._write_fd)
+            trigger.arm(signum, self._write_fd)
         if self._file is not None:
             self._file = FileTrigger(self._file.path, self._file.interval)
         if self._watchdog_config is not None:
@@ -182,7 +182,7 @@ class Watcher:
         which needs no GIL) into `directory`, or to stderr for None; the full
         report follows once the GIL is free. False where the core has no
         watchdog (the pure twin)."""
-        if not core.WATCHDOG:
+        if not trigger.WATCHDOG:
             return False
         self._watchdog_config = (limit, directory, prefix)
         if self._watchdog is None:
@@ -190,14 +190,14 @@ class Watcher:
             fd = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
             faulthandler.register(signum, file=fd, all_threads=True, chain=False)
             self._watchdog = (signum, fd)
-        core.set_degraded_target(directory or "", prefix)
-        core.start_watchdog(limit, *self._watchdog)
+        trigger.set_degraded_target(directory or "", prefix)
+        trigger.start_watchdog(limit, *self._watchdog)
         return True
 
     def disable_watchdog(self) -> None:
         if self._watchdog is None:
             return
-        core.stop_watchdog()
+        trigger.stop_watchdog()
         signum, fd = self._watchdog
         faulthandler.unregister(signum)
         os.close(fd)
@@ -218,7 +218,7 @@ class Watcher:
                 if disarm:
                     self.disarm(signum)
                 else:
-                    core.quiet(signum)
+                    trigger.quiet(signum)
             except (OSError, ValueError):
                 pass
         if self.ident is None:
@@ -240,7 +240,7 @@ class Watcher:
 
     def _run(self) -> None:
         try:
-            core.name_this_thread("gmr-watcher")
+            trigger.name_this_thread("gmr-watcher")
             while self._serve_once():
                 pass
         finally:
@@ -262,8 +262,8 @@ class Watcher:
                 self._waiting.release()
             # A trigger lowers the switch interval before this thread takes
             # the GIL back (see _Hurry): the report starts at once.
-            data = core.read_trigger(self._read_fd, timeout, REPORT_SWITCH_INTERVAL)
-            lowered_from = core.lowered_switch_interval()
+            data = trigger.read_trigger(self._read_fd, timeout, REPORT_SWITCH_INTERVAL)
+            lowered_from = trigger.lowered_switch_interval()
         except OSError as error:
             _Hurry(lowered_from).relax()
             error_line(f"watcher cannot wait for triggers: {error}")
@@ -280,7 +280,7 @@ class Watcher:
             count = signalled + asked + from_file
             if not count:
                 return True
-            trigger = "signal" if signalled else "file" if from_file else "api"
+            kind = "signal" if signalled else "file" if from_file else "api"
             wait = self._last_report + self.min_interval - time.monotonic()
             if wait > 0:
                 # A storm: let it pass, then answer all of it with one report.
@@ -288,13 +288,13 @@ class Watcher:
                 _originals.original("time", "sleep")(wait)
                 count += self._drain()
             self._last_report = time.monotonic()
-            self._report(trigger, count, hurry)
+            self._report(kind, count, hurry)
         return True
 
     def _drain(self) -> int:
         """How many triggers arrived meanwhile; they join the coming report."""
         extra = 0
-        while data := core.read_trigger(self._read_fd, 0):
+        while data := trigger.read_trigger(self._read_fd, 0):
             extra += data.count(_API)
             if _QUIT in data:
                 self._wake(_QUIT)  # seen again on the next wait, after this report
@@ -303,15 +303,15 @@ class Watcher:
 
     def _new_signals(self) -> int:
         """Signals the handler has seen since the last time this was asked."""
-        signals = core.signal_count()
+        signals = trigger.signal_count()
         new = signals - self._signal_count
         self._signal_count = signals
         return new
 
-    def _report(self, trigger: str, coalesced: int, hurry: _Hurry) -> None:
+    def _report(self, kind: str, coalesced: int, hurry: _Hurry) -> None:
         try:
             with hurry.reporting():
-                captured = snapshot.take(trigger=trigger, coalesced=coalesced)
+                captured = snapshot.take(trigger=kind, coalesced=coalesced)
                 self.on_snapshot(captured)
             self.reports += 1
         except Exception as error:  # the service must survive a failed report

@@ -1,6 +1,7 @@
 """Read a valgrind memcheck log (--leak-check=full, --num-callers=40) and
 print what was definitely lost, in all and from a stack with a gmr frame
-(gmr/_capture*.so, or a gmr_ C function); exit 1 when gmr lost anything.
+(gmr/_walker*.so, gmr/_trigger*.so, gmr/_files*.so, or a gmr_ C function);
+exit 1 when gmr lost anything.
 
     python scripts/valgrind_gmr_leaks.py valgrind.log
 """
@@ -15,7 +16,9 @@ def main(path: str) -> int:
     text = open(path).read()
     records = [record for record in re.split(r"\n==\d+== \n", text)
                if "definitely lost in loss record" in record]
-    ours = [record for record in records if "_capture" in record or " gmr_" in record]
+    units = ("_walker", "_trigger", "_files")
+    ours = [record for record in records
+            if any(unit in record for unit in units) or " gmr_" in record]
     summary = re.search(r"definitely lost: ([\d,]+) bytes in ([\d,]+) blocks", text)
     suppressed = re.search(r"suppressed: ([\d,]+) bytes in ([\d,]+) blocks", text)
     print(f"definitely lost, not suppressed: {summary.group(1) if summary else '0'} bytes "

@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from types import ModuleType
+from types import SimpleNamespace
 from typing import IO, Any, TypeVar
 
 import pytest
@@ -80,14 +80,27 @@ def compiled_expected() -> bool:
     return os.environ.get("GMR_NO_EXTENSIONS", "") in ("", "0")
 
 
+#: The native units; each is gmr._<unit> compiled and gmr._<unit>_py pure.
+UNITS = ("walker", "trigger", "files")
+
+
+def twin(param: str) -> SimpleNamespace:
+    """Every name of the three units of one twin ("c" or "py") in one place."""
+    suffix = "" if param == "c" else "_py"
+    names: dict[str, Any] = {}
+    for unit in UNITS:
+        module = importlib.import_module(f"gmr._{unit}{suffix}")
+        names.update((name, getattr(module, name)) for name in dir(module)
+                     if not name.startswith("__"))
+    return SimpleNamespace(**names)
+
+
 @pytest.fixture(params=TWINS)
-def core(request: pytest.FixtureRequest) -> ModuleType:
-    """The capture core module, once compiled and once pure."""
-    if request.param == "py":
-        return importlib.import_module("gmr._capture_py")
-    if not compiled_expected():
+def core(request: pytest.FixtureRequest) -> SimpleNamespace:
+    """The capture core's units, once compiled and once pure."""
+    if request.param == "c" and not compiled_expected():
         pytest.skip("GMR_NO_EXTENSIONS is set: the compiled core is not under test")
-    return importlib.import_module("gmr._capture")
+    return twin(request.param)
 
 
 @pytest.fixture(params=TWINS)

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import threading
 from pathlib import Path
-from types import ModuleType
+from types import SimpleNamespace as ModuleType
 
 import pytest
 
@@ -46,24 +47,32 @@ def test_list_dirs(core: ModuleType, tmp_path: Path) -> None:
 
 def test_publish_links_a_whole_file_and_never_replaces_one(
         core: ModuleType, tmp_path: Path) -> None:
-    final = str(tmp_path / "report")
     data = bytes(range(256)) * 1000
-    assert core.publish(str(tmp_path / ".t1"), final, data) == final
-    assert core.publish(str(tmp_path / ".t2"), final, b"second") == f"{final}.1"
-    assert core.publish(str(tmp_path / ".t3"), final, b"third") == f"{final}.2"
-    assert (tmp_path / "report").read_bytes() == data
-    assert (tmp_path / "report.1").read_bytes() == b"second"
-    assert sorted(path.name for path in tmp_path.iterdir()) == ["report", "report.1", "report.2"]
-    # A directory that is not there: the error names the file, and leaves nothing.
+    first = core.publish(str(tmp_path), "svc", "", data)
+    name = Path(first).name
+    assert re.fullmatch(r"svc_gurumeditation_\d{14}", name), name
+    # Within one second the same name is taken: .1, .2 (unless the second
+    # turned between two calls, when the stamp itself differs).
+    second = core.publish(str(tmp_path), "svc", "", b"second")
+    third = core.publish(str(tmp_path), "svc", "", b"third")
+    assert len({first, second, third}) == 3
+    if Path(third).name.startswith(name):
+        assert (second, third) == (f"{first}.1", f"{first}.2")
+    assert Path(first).read_bytes() == data
+    assert Path(second).read_bytes() == b"second"
+    assert Path(first).stat().st_mode & 0o777 == 0o600
+    assert not [path for path in tmp_path.iterdir() if path.name.startswith(".")]
+    assert core.publish(str(tmp_path), "svc", ".77", b"child").endswith(".77")
+    # A directory that is not there: the error names it, and leaves nothing.
     with pytest.raises(FileNotFoundError) as error:
-        core.publish(str(tmp_path / "gone" / ".t"), str(tmp_path / "gone" / "report"), b"x")
-    assert error.value.filename == str(tmp_path / "gone" / ".t")
+        core.publish(str(tmp_path / "gone"), "svc", "", b"x")
+    assert error.value.filename == str(tmp_path / "gone")
     # An unwritable directory (not as root: root writes anyway).
     if os.geteuid() != 0:
         locked = tmp_path / "locked"
         locked.mkdir(mode=0o500)
         with pytest.raises(PermissionError):
-            core.publish(str(locked / ".t"), str(locked / "report"), b"x")
+            core.publish(str(locked), "svc", "", b"x")
         assert list(locked.iterdir()) == []
 
 

@@ -12,7 +12,8 @@ import sys
 import threading
 import traceback
 from collections.abc import Callable, Iterator
-from types import FrameType, ModuleType
+from types import FrameType
+from types import SimpleNamespace as ModuleType
 
 import greenlet
 import pytest
@@ -147,8 +148,8 @@ def test_twins_agree_on_parked_threads(parked_threads) -> None:  # type: ignore[
 
     if not compiled_expected():
         pytest.skip("the compiled core is not under test")
-    import gmr._capture as compiled
-    import gmr._capture_py as pure
+    import gmr._walker as compiled
+    import gmr._walker_py as pure
 
     one, other = compiled.capture(), pure.capture()
     try:
@@ -302,8 +303,8 @@ def test_twins_agree_on_greenlets(parked: Parked) -> None:
 
     if not compiled_expected():
         pytest.skip("the compiled core is not under test")
-    import gmr._capture as compiled
-    import gmr._capture_py as pure
+    import gmr._walker as compiled
+    import gmr._walker_py as pure
 
     one, other = compiled.capture(greenlet.greenlet), pure.capture(greenlet.greenlet)
     try:

@@ -27,7 +27,9 @@ def test_soak_thousand_reports_under_churn(service, tmp_path: Path,
     print(f"soak: {done}")
     code, _, stderr = svc.finish(30)
     assert code == 0, stderr
-    assert "gmr:" not in stderr, stderr
+    # Nothing from gmr but, on the pure twin, its one line from set-up.
+    rest = [line for line in stderr.splitlines() if not line.startswith("gmr: pure-Python ")]
+    assert "gmr:" not in "\n".join(rest), stderr
     assert int(done["triggers"]) == TRIGGERS
     assert done["lost"] == "0"
     assert int(done["reports"]) == int(done["answered"]) == int(done["whole"]) == TRIGGERS

@@ -5,7 +5,7 @@ import os
 import subprocess
 import sys
 
-from conftest import ROOT, compiled_expected
+from conftest import ROOT, UNITS, compiled_expected, twin
 
 
 def test_compiled_core_loaded() -> None:
@@ -13,10 +13,14 @@ def test_compiled_core_loaded() -> None:
     from gmr import _impl
 
     if compiled_expected():
-        assert _impl.IMPLEMENTATION == "compiled", "gmr._capture did not load"
-        importlib.import_module("gmr._capture")
+        assert _impl.FALLBACK is None, _impl.FALLBACK
+        assert _impl.IMPLEMENTATION == "compiled", "gmr._walker did not load"
+        for unit in UNITS:
+            assert getattr(_impl, unit).IMPLEMENTATION == "compiled", unit
+            importlib.import_module(f"gmr._{unit}")
     else:
         assert _impl.IMPLEMENTATION == "pure"
+        assert _impl.FALLBACK is not None and "GMR_NO_EXTENSIONS" in _impl.FALLBACK
 
 
 def test_env_switch_forces_pure() -> None:
@@ -29,11 +33,12 @@ def test_env_switch_forces_pure() -> None:
 
 
 def test_twins_share_names(core) -> None:  # type: ignore[no-untyped-def]
-    pure = importlib.import_module("gmr._capture_py")
+    pure = twin("py")
     for name in ("IMPLEMENTATION", "GREENLET_NOT_STARTED", "GREENLET_SUSPENDED",
                  "GREENLET_RUNNING", "GREENLET_DEAD", "arm", "disarm", "is_armed",
                  "signal_count", "read_trigger", "lowered_switch_interval", "capture",
-                 "RawCapture", "read_files", "list_dirs", "publish"):
+                 "RawCapture", "read_files", "list_dirs", "publish", "layout_problem",
+                 "switch_interval_cell", "use_switch_interval"):
         assert hasattr(core, name), name
         assert hasattr(pure, name), name
     assert [core.GREENLET_NOT_STARTED, core.GREENLET_SUSPENDED, core.GREENLET_RUNNING,

@@ -9,7 +9,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from types import ModuleType
+from types import SimpleNamespace as ModuleType
 
 import pytest
 

@@ -14,7 +14,7 @@ import threading
 import greenlet
 
 from gmr import snapshot
-from gmr._impl import core
+from gmr._impl import walker as core
 
 captures = int(sys.argv[1]) if len(sys.argv) > 1 else 10000
 

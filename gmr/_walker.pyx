@@ -1,28 +1,25 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False
-"""The compiled capture core: the C signal handler, the self-pipe wait and the
-frame walker. It is the only module of gmr that touches CPython internals.
+"""The frame walker: the only code of gmr that reads CPython internals
+(through the version shims of gmr/_walker.h).
 
-Nothing here formats or resolves names. The walker holds the GIL (with the
-cyclic GC disabled) only while it copies (code object, instruction offset)
-pairs into malloc'd memory; RawCapture hands them out afterwards, a thread
-at a time or every greenlet in one call. The file work a report needs
-(reading /proc and sources, listing /proc directories, publishing the
-report file) is plain C here, so that a report lets the GIL go, and waits
-to get it back from a busy thread, as few times as it can. gmr/_capture.pyi is the typed boundary; gmr/_capture_py.py is the
-pure-Python twin with the same names.
+It holds the GIL (with the cyclic GC disabled) only while it copies (code
+object, instruction offset) pairs of every thread and greenlet into malloc'd
+memory; RawCapture hands them out afterwards, a thread at a time or every
+greenlet in one call. Nothing here formats or resolves names.
+
+Before it is used, layout_problem() checks what it reads against the running
+interpreter: its debug offsets (3.13+), and a walk of the calling thread's
+own stack against what Python shows of it. gmr/_walker.pyi is the typed
+boundary; gmr/_walker_py.py is the pure twin.
 """
 
-import os
+import sys
+from types import CodeType
 
 from cpython.object cimport PyObject, PyTypeObject
 from cpython.bytes cimport PyBytes_FromStringAndSize
-from libc.errno cimport EINTR, errno
-from libc.stdlib cimport free, malloc, realloc
-from libc.errno cimport EEXIST
-from libc.stdio cimport snprintf
-from libc.string cimport strcmp, strerror, strlen
-from posix.fcntl cimport O_CLOEXEC, O_CREAT, O_EXCL, O_RDONLY, O_WRONLY, open
-from posix.unistd cimport close, link, read, unlink, write
+from cpython.pycapsule cimport PyCapsule_New
+from libc.stdlib cimport free, realloc
 
 IMPLEMENTATION = "compiled"
 
@@ -31,17 +28,15 @@ GREENLET_SUSPENDED = 1
 GREENLET_RUNNING = 2
 GREENLET_DEAD = 3
 
+#: (code object, byte offset of the current instruction or -1), innermost first.
+RawFrames = tuple[tuple[CodeType, int], ...]
+
 cdef enum:
     # A bound on one stack, so a corrupted chain can never loop for ever.
     MAX_DEPTH = 1000000
 
 
-# ---------------------------------------------------------------------------
-# Declarations
-# ---------------------------------------------------------------------------
-
 cdef extern from "Python.h":
-    object PyUnicode_DecodeFSDefault(const char *s)
     ctypedef struct PyThreadState
     ctypedef struct PyInterpreterState
     PyThreadState *PyThreadState_Get()
@@ -54,37 +49,22 @@ cdef extern from "Python.h":
     void Py_INCREF(PyObject *)
     void Py_XDECREF(PyObject *)
     void PyErr_Clear()
-    int PyObject_IsTrue(PyObject *)
     PyObject *Py_True
     PyObject *Py_None
 
-cdef extern from "_watchdog_c.h":
-    int gmr_wd_start(long long limit_ns, int signum, int fd) nogil
-    void gmr_wd_stop() nogil
-    void gmr_wd_forget() nogil
-    void gmr_wd_set_target(const char *directory, const char *prefix) nogil
-    void gmr_wd_waiting(int waiting) nogil
-    unsigned long gmr_wd_dump_count() nogil
-
-cdef extern from "_capture_c.h":
+cdef extern from "_walker.h":
+    const int GMR_WALKER
     ctypedef struct gmr_frame
     ctypedef int (*gmr_visit_fn)(PyObject *, void *) noexcept
-    # signal handler and self-pipe
-    int gmr_arm(int signum, int write_fd) nogil
-    int gmr_disarm(int signum) nogil
-    int gmr_is_armed(int signum) nogil
-    unsigned long gmr_signal_count() nogil
-    int gmr_wait_readable(int fd, int timeout_ms) nogil
-    void gmr_find_switch_interval()
-    void gmr_lower_switch_interval(unsigned long microseconds) nogil
-    unsigned long gmr_take_interval_before()
     long long gmr_now_ns() nogil
-    # frame shims: GIL held, borrowed pointers
+    int gmr_layout_problem(char *problem, size_t size)
+    unsigned long *gmr_switch_interval()
+    # frame shims: GIL held, borrowed pointers unless said
     gmr_frame *gmr_thread_frame(PyThreadState *)
     gmr_frame *gmr_frame_of_object(PyObject *)
-    gmr_frame *gmr_complete(gmr_frame *)
-    gmr_frame *gmr_older(gmr_frame *)
-    PyObject *gmr_frame_code(gmr_frame *)
+    gmr_frame *gmr_complete(gmr_frame *, int *broken)
+    gmr_frame *gmr_older(gmr_frame *, int *broken)
+    PyObject *gmr_frame_code(gmr_frame *)  # a new reference
     int gmr_frame_lasti(gmr_frame *)
     unsigned long gmr_thread_ident(PyThreadState *)
     unsigned long gmr_thread_native_id(PyThreadState *)
@@ -94,83 +74,55 @@ cdef extern from "_capture_c.h":
 
 
 # ---------------------------------------------------------------------------
-# Signal handler and self-pipe
+# Is this walker right for this interpreter?
 # ---------------------------------------------------------------------------
 
-cdef _raise_errno(int error, str what):
-    raise OSError(error, f"{what}: {strerror(error).decode()}")
+cdef list _own_stack():
+    """The calling Python code's stack as the walker reads it: (code, lasti)
+    from the innermost frame out. GIL held."""
+    cdef int broken = 0
+    cdef gmr_frame *frame = gmr_complete(gmr_thread_frame(PyThreadState_Get()), &broken)
+    cdef PyObject *code
+    out = []
+    while frame != NULL and len(out) < 10000:
+        code = gmr_frame_code(frame)
+        out.append((<object>code, gmr_frame_lasti(frame)))
+        Py_XDECREF(code)
+        frame = gmr_older(frame, &broken)
+    if broken:
+        out.append(None)
+    return out
 
 
-def arm(int signum, int write_fd):
-    """Install the C handler for signum; each signal writes one byte to write_fd."""
-    cdef int error = gmr_arm(signum, write_fd)
-    if error:
-        _raise_errno(error, f"cannot install the handler for signal {signum}")
-
-
-def disarm(int signum):
-    """Restore the action the handler replaced (unless it was replaced since)."""
-    cdef int error = gmr_disarm(signum)
-    if error:
-        _raise_errno(error, f"cannot restore the action of signal {signum}")
-
-
-def quiet(int signum):
-    """At exit: nothing to do. The C handler stays, and only writes a byte to
-    a pipe nobody reads; the interpreter's finalization leaves it alone."""
+def layout_problem():
+    """None when this walker reads the running interpreter right; else one
+    line saying why not (the walker is then not to be used). Checks the
+    offsets it was built with against the interpreter's own debug offsets
+    (3.13+), then walks the caller's own stack and compares it with the
+    frames Python shows."""
+    cdef char problem[512]
+    if gmr_layout_problem(problem, sizeof(problem)):
+        return problem.decode(errors="replace")
+    walked = _own_stack()
+    shown = []
+    frame = sys._getframe()
+    while frame is not None and len(shown) < 10000:
+        shown.append((frame.f_code, frame.f_lasti))
+        frame = frame.f_back
+    del frame
+    if walked != shown:
+        return (f"its walk of a known stack differs from Python's: {len(walked)} frames "
+                f"read, {len(shown)} shown")
     return None
 
 
-def is_armed(int signum):
-    """Whether gmr's handler is still the installed action for signum."""
-    return bool(gmr_is_armed(signum))
-
-
-def signal_count():
-    """How many signals the handler has seen in this process, ever."""
-    return gmr_signal_count()
-
-
-gmr_find_switch_interval()
-
-
-def read_trigger(int fd, timeout, switch_interval=0.0):
-    """Wait until the pipe fd has bytes or timeout seconds pass (None: for
-    ever), and read them, all without the GIL: the bytes, or b"" when the
-    timeout passed first. With switch_interval (seconds), bytes lower the
-    interpreter's switch interval to it before the GIL is taken back, so
-    that a busy thread lets go of it at once; lowered_switch_interval()
-    tells what it was."""
-    cdef int timeout_ms = -1 if timeout is None else max(0, <int>(timeout * 1000))
-    cdef unsigned long prompt_us = max(0, <long>(switch_interval * 1e6))
-    cdef char buffer[4096]
-    cdef Py_ssize_t got = 0
-    cdef int ready, error = 0
-    with nogil:
-        ready = gmr_wait_readable(fd, timeout_ms)
-        if ready == 1:
-            gmr_lower_switch_interval(prompt_us)
-            while True:
-                got = read(fd, buffer, sizeof(buffer))
-                if got >= 0 or errno != EINTR:
-                    break
-            error = errno if got < 0 else 0
-            # From here until the GIL is ours, the watchdog times the wait.
-            gmr_wd_waiting(1)
-        elif ready < 0:
-            error = errno
-    if ready == 1:
-        gmr_wd_waiting(0)
-    if ready < 0 or got < 0:
-        _raise_errno(error, "cannot read the trigger pipe")
-    return PyBytes_FromStringAndSize(buffer, got) if ready == 1 else b""
-
-
-def lowered_switch_interval():
-    """The switch interval (seconds) that read_trigger last replaced, or
-    None when it changed nothing; asked once, then forgotten."""
-    cdef unsigned long before = gmr_take_interval_before()
-    return before / 1e6 if before else None
+def switch_interval_cell():
+    """Where this interpreter keeps its switch interval, for the trigger
+    (gmr._trigger.use_switch_interval), or None where the walker is not built."""
+    cdef unsigned long *cell = gmr_switch_interval()
+    if cell == NULL:
+        return None
+    return PyCapsule_New(cell, b"gmr.switch_interval", NULL)
 
 
 # ---------------------------------------------------------------------------
@@ -269,6 +221,8 @@ cdef class RawCapture:
     cdef readonly Py_ssize_t greenlets
     cdef readonly long long pause_ns
     cdef readonly Py_ssize_t heap_objects
+    # Stacks whose walk stopped at a frame that failed its check.
+    cdef readonly Py_ssize_t broken_stacks
     cdef int failed
     # The greenlets and parents above, once more, where gc.get_referrers()
     # can see them. greenlet's ThreadState destructor (a dead thread's clean-up)
@@ -375,20 +329,20 @@ cdef class RawCapture:
 
     cdef void _copy_stack(self, Context *context, gmr_frame *frame) noexcept:
         """Copy (code, lasti) from frame outwards. GIL held; no Python allocation."""
-        cdef PyObject *code
-        frame = gmr_complete(frame)
+        cdef int broken = 0
+        frame = gmr_complete(frame, &broken)
         while frame != NULL and context.depth < MAX_DEPTH:
             if _grow(<void **>&self.frames, &self.capacity_frames, self.nframes + 1,
                      sizeof(FrameRecord)) < 0:
                 self.failed = 1
                 return
-            code = gmr_frame_code(frame)
-            Py_INCREF(code)
-            self.frames[self.nframes].code = code
+            self.frames[self.nframes].code = gmr_frame_code(frame)  # a new reference
             self.frames[self.nframes].lasti = gmr_frame_lasti(frame)
             self.nframes += 1
             context.depth += 1
-            frame = gmr_older(frame)
+            frame = gmr_older(frame, &broken)
+        if broken:
+            self.broken_stacks += 1
 
     cdef void _copy_threads(self) noexcept:
         cdef PyThreadState *me = PyThreadState_Get()
@@ -478,8 +432,11 @@ def capture(greenlet_type=None):
     """Copy every thread's stack and, given greenlet.greenlet, every greenlet's.
 
     Holds the GIL, with the cyclic GC disabled, only for the copy; the time it
-    took is RawCapture.pause_ns. The calling thread is left out.
+    took is RawCapture.pause_ns. The calling thread is left out. Raises
+    RuntimeError where the walker is refused (layout_problem() says why).
     """
+    if not GMR_WALKER:
+        raise RuntimeError(layout_problem())
     global _hint_contexts, _hint_frames, _hint_greenlets
     cdef RawCapture raw = RawCapture.__new__(RawCapture)
     cdef Found found
@@ -546,242 +503,3 @@ def capture(greenlet_type=None):
     _hint_frames = max(raw.nframes + 256, 1024)
     _hint_greenlets = max(found.count + 16, 64)
     return raw
-
-
-cdef extern from "<pthread.h>" nogil:
-    ctypedef unsigned long pthread_t
-    pthread_t pthread_self()
-    int pthread_setname_np(pthread_t thread, const char *name)
-
-
-def name_this_thread(str name):
-    """The calling thread's name for the kernel (top -H, ps -L, py-spy):
-    at most 15 bytes."""
-    cdef bytes encoded = name.encode()[:15]
-    pthread_setname_np(pthread_self(), encoded)
-
-
-# ---------------------------------------------------------------------------
-# Small files, many at once, for the report that follows a capture
-# ---------------------------------------------------------------------------
-
-cdef char *_read_whole(const char *path, Py_ssize_t limit, Py_ssize_t *size) noexcept nogil:
-    """The file's bytes in a malloc'd buffer (size set), or NULL. /proc files
-    say they are empty, so this reads until end of file."""
-    cdef int fd
-    cdef Py_ssize_t capacity = 4096, got
-    cdef char *grown
-    cdef char *buffer = <char *>malloc(capacity)
-    size[0] = 0
-    if buffer == NULL:
-        return NULL
-    while True:
-        fd = open(path, O_RDONLY | O_CLOEXEC)
-        if fd >= 0 or errno != EINTR:
-            break
-    if fd < 0:
-        free(buffer)
-        return NULL
-    while size[0] < limit:
-        if size[0] == capacity:
-            grown = <char *>realloc(buffer, capacity * 2)
-            if grown == NULL:
-                break  # keep what was read
-            buffer = grown
-            capacity *= 2
-        got = read(fd, buffer + size[0], min(capacity, limit) - size[0])
-        if got > 0:
-            size[0] += got
-        elif got == 0:
-            break
-        elif errno != EINTR:
-            free(buffer)
-            buffer = NULL
-            break
-    close(fd)
-    return buffer
-
-
-def read_files(paths, Py_ssize_t limit=1 << 24, bint keep_gil=False):
-    """The bytes of each file (None where it cannot be read), at most limit
-    each. The GIL is let go once for all of them: a report reads dozens of
-    small files (/proc, sources), and a read through Python lets it go once
-    per system call, each time waiting to get it back from a busy thread.
-    keep_gil: not even once, for files the kernel answers at once (this
-    process's own /proc files): a few microseconds each, less than a wait."""
-    cdef list encoded = [os.fsencode(path) for path in paths]
-    cdef Py_ssize_t count = len(encoded), i
-    if count == 0:
-        return []  # without letting the GIL go for nothing
-    cdef char **paths_c = <char **>malloc(max(count, 1) * sizeof(char *))
-    cdef char **buffers = <char **>malloc(max(count, 1) * sizeof(char *))
-    cdef Py_ssize_t *sizes = <Py_ssize_t *>malloc(max(count, 1) * sizeof(Py_ssize_t))
-    if paths_c == NULL or buffers == NULL or sizes == NULL:
-        free(paths_c)
-        free(buffers)
-        free(sizes)
-        raise MemoryError()
-    for i in range(count):
-        paths_c[i] = <char *>(<bytes>encoded[i])
-    if keep_gil:
-        for i in range(count):
-            buffers[i] = _read_whole(paths_c[i], limit, &sizes[i])
-    else:
-        with nogil:
-            for i in range(count):
-                buffers[i] = _read_whole(paths_c[i], limit, &sizes[i])
-    out = []
-    for i in range(count):
-        if buffers[i] == NULL:
-            out.append(None)
-        else:
-            out.append(PyBytes_FromStringAndSize(buffers[i], sizes[i]))
-            free(buffers[i])
-    free(paths_c)
-    free(buffers)
-    free(sizes)
-    return out
-
-
-cdef extern from "<dirent.h>" nogil:
-    ctypedef struct DIR
-    struct dirent:
-        char d_name[256]
-    DIR *opendir(const char *name)
-    dirent *readdir(DIR *directory)
-    int closedir(DIR *directory)
-
-
-def list_dirs(paths):
-    """The names in each directory (None where it cannot be listed), with
-    the GIL held: for this process's own /proc directories (its tasks, its
-    file descriptors), which the kernel lists at once, where os.listdir
-    would let the GIL go and wait to get it back."""
-    cdef DIR *directory
-    cdef dirent *entry
-    out = []
-    for path in paths:
-        encoded = os.fsencode(path)
-        directory = opendir(encoded)
-        if directory == NULL:
-            out.append(None)
-            continue
-        names = []
-        while True:
-            entry = readdir(directory)
-            if entry == NULL:
-                break
-            if strcmp(entry.d_name, b".") and strcmp(entry.d_name, b".."):
-                names.append(PyUnicode_DecodeFSDefault(entry.d_name))
-        closedir(directory)
-        out.append(names)
-    return out
-
-
-cdef int _write_new(const char *path, const char *data, Py_ssize_t size) noexcept nogil:
-    """Create path (it must not exist) holding data; 0, or an errno."""
-    cdef Py_ssize_t done = 0, wrote
-    cdef int fd, error = 0
-    while True:
-        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        if fd >= 0 or errno != EINTR:
-            break
-    if fd < 0:
-        return errno
-    while done < size:
-        wrote = write(fd, data + done, size - done)
-        if wrote < 0:
-            if errno == EINTR:
-                continue
-            error = errno
-            break
-        done += wrote
-    if close(fd) < 0 and error == 0 and errno != EINTR:
-        error = errno
-    return error
-
-
-def publish(str temporary, str final, bytes data):
-    """Write data into a new file at `temporary`, then link it to `final`,
-    or to final.1, final.2, ... if taken (an earlier file is never
-    replaced), and remove `temporary`: the file appears whole, under its
-    final name. The GIL is let go once for it all, where Python's calls
-    would let it go, and wait to get it back, five times. Returns the name
-    it was given; raises OSError, with the file it concerns."""
-    cdef bytes temporary_c = os.fsencode(temporary)
-    cdef bytes final_c = os.fsencode(final)
-    cdef const char *tmp = temporary_c
-    cdef const char *base = final_c
-    cdef const char *content = data
-    cdef Py_ssize_t size = len(data), capacity = len(final_c) + 16
-    cdef char *name = <char *>malloc(capacity)
-    cdef int error, attempt = 0, linked = 0, failed_at = 0
-    if name == NULL:
-        raise MemoryError()
-    with nogil:
-        error = _write_new(tmp, content, size)
-        if error == 0:
-            while attempt < 10000:
-                if attempt == 0:
-                    snprintf(name, capacity, "%s", base)
-                else:
-                    snprintf(name, capacity, "%s.%d", base, attempt)
-                if link(tmp, name) == 0:
-                    linked = 1
-                    break
-                if errno != EEXIST:
-                    error = errno
-                    failed_at = 1
-                    break
-                attempt += 1
-        if error != EEXIST or linked:  # EEXIST at creation: not ours to remove
-            unlink(tmp)
-    try:
-        if linked:
-            return os.fsdecode(name[:strlen(name)])
-        if error == 0:
-            raise FileExistsError(f"no free report name for {final}")
-        where = final if failed_at else temporary
-        raise OSError(error, strerror(error).decode(errors="replace"), where)
-    finally:
-        free(name)
-
-
-# ---------------------------------------------------------------------------
-# The watchdog (gmr/_watchdog_c.h): a C thread that never takes the GIL
-# ---------------------------------------------------------------------------
-
-#: This core has a watchdog (the pure twin has none).
-WATCHDOG = True
-
-
-def start_watchdog(double limit, int signum, int fd):
-    """Start (or reconfigure) the watchdog: past `limit` seconds of waiting
-    for the GIL after a trigger, it raises `signum` (faulthandler registered
-    on it, writing to `fd`) at itself to write a degraded report."""
-    cdef int error = gmr_wd_start(<long long>(limit * 1e9), signum, fd)
-    if error:
-        _raise_errno(error, "cannot start the watchdog thread")
-
-
-def stop_watchdog():
-    with nogil:
-        gmr_wd_stop()
-
-
-def forget_watchdog():
-    """In a forked child: the parent's watchdog thread does not exist here."""
-    gmr_wd_forget()
-
-
-def set_degraded_target(str directory, str prefix):
-    """Where a degraded report goes: a file in `directory`, or stderr for ""."""
-    cdef bytes d = directory.encode()
-    cdef bytes p = prefix.encode()
-    gmr_wd_set_target(d, p)
-
-
-def degraded_reports():
-    """How many degraded reports the watchdog has written."""
-    return gmr_wd_dump_count()
-

@@ -1,48 +1,21 @@
-/* gmr/_capture_c.h: the parts of the capture core that must be plain C.
+/* gmr/_trigger.h: what turns a signal into a wake-up of the watcher.
  *
  * 1. The signal handler. It is C rather than Cython because Cython may put
  *    calls that take the GIL (line tracing in debug builds, refnanny) into any
  *    function it generates, and a signal handler may only call
  *    async-signal-safe functions.
- * 2. Version shims for reading frames without creating frame objects. The
- *    interpreter frame moved into the internal API in 3.11 and changed shape
- *    in 3.12 and 3.13; each shim hides one such difference from the walker.
- *    Every shim is called with the GIL held and returns borrowed pointers.
+ * 2. The wait on the self-pipe, without the GIL.
+ * 3. The switch interval, lowered before the watcher takes the GIL back.
  */
-#ifndef GMR_CAPTURE_C_H
-#define GMR_CAPTURE_C_H
+#ifndef GMR_TRIGGER_H
+#define GMR_TRIGGER_H
 
-#include <Python.h>
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-#if PY_VERSION_HEX >= 0x030B0000
-#  ifndef Py_BUILD_CORE
-#    define Py_BUILD_CORE 1
-#  endif
-#  include <internal/pycore_frame.h>
-#endif
-/* The GC's generation lists, for gmr_visit_heap. Their layout is the same
- * from 3.10 to 3.13 (interp->gc.generations[i].head); the free-threaded
- * build has none and uses the public visitor instead. */
-#if !defined(Py_GIL_DISABLED)
-#  define GMR_WALK_GENERATIONS 1
-#  ifndef Py_BUILD_CORE
-#    define Py_BUILD_CORE 1
-#  endif
-   /* Python.h's cpython/objimpl.h (3.10-3.12) defines a _PyGC_FINALIZED
-    * macro that would rename pycore_gc.h's inline function of that name. */
-#  undef _PyGC_FINALIZED
-#  include <internal/pycore_interp.h>
-#  include <internal/pycore_gc.h>
-#  if PY_VERSION_HEX < 0x030C0000
-#    include <internal/pycore_runtime.h>  /* _PyRuntime.ceval.gil */
-#  endif
-#endif
 
 #ifndef NSIG
 #  define NSIG 65
@@ -226,20 +199,18 @@ gmr_wait_readable(int fd, int timeout_ms)
  * and the Python side puts it back after the report. The store is what
  * sys.setswitchinterval does (3.10 and 3.11 keep the interval in
  * _PyRuntime, 3.12+ in the interpreter's GIL), and take_gil reads it each
- * time a thread starts to wait. NULL on builds without a GIL. */
+ * time a thread starts to wait. NULL where the walker cannot say where it is. */
 static unsigned long *gmr_interval = NULL;
 /* The interval the last lowering replaced, in microseconds; 0: none. */
 static unsigned long gmr_interval_before = 0;
 
-/* Called once with the GIL held (at import). */
+/* Set once, with the GIL, from the walker's switch_interval_cell(): where
+ * this interpreter keeps the interval. The walker is the only code of gmr that
+ * reads CPython's internal structures; this unit only stores through it. */
 static void
-gmr_find_switch_interval(void)
+gmr_use_switch_interval(unsigned long *interval)
 {
-#if defined(GMR_WALK_GENERATIONS) && PY_VERSION_HEX >= 0x030C0000
-    gmr_interval = &PyInterpreterState_Get()->ceval.gil->interval;
-#elif defined(GMR_WALK_GENERATIONS)
-    gmr_interval = &_PyRuntime.ceval.gil.interval;
-#endif
+    gmr_interval = interval;
 }
 
 /* Without the GIL: lower the interval to microseconds, when it is higher. */
@@ -275,172 +246,4 @@ gmr_now_ns(void)
     return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-/* ------------------------------------------------------------------------ */
-/* Frame shims                                                              */
-/* ------------------------------------------------------------------------ */
-
-#if PY_VERSION_HEX >= 0x030B0000
-typedef _PyInterpreterFrame gmr_frame;
-#  define GMR_OLDER(frame) ((frame)->previous)
-#else
-#  include <frameobject.h>
-typedef PyFrameObject gmr_frame;
-#  define GMR_OLDER(frame) ((frame)->f_back)
-#endif
-
-/* The innermost frame a thread is executing, or NULL. */
-static inline gmr_frame *
-gmr_thread_frame(PyThreadState *ts)
-{
-#if PY_VERSION_HEX >= 0x030D0000
-    return ts->current_frame;
-#elif PY_VERSION_HEX >= 0x030B0000
-    return ts->cframe != NULL ? ts->cframe->current_frame : NULL;
-#else
-    return ts->frame;
-#endif
-}
-
-/* The interpreter frame behind a frame object (a suspended greenlet's top). */
-static inline gmr_frame *
-gmr_frame_of_object(PyObject *frame_object)
-{
-#if PY_VERSION_HEX >= 0x030B0000
-    return ((PyFrameObject *)frame_object)->f_frame;
-#else
-    return (PyFrameObject *)frame_object;
-#endif
-}
-
-/* Frames that a traceback would not show: C-stack shims (3.12+) and frames
- * not yet past their prologue. Skipped as PyFrame_GetBack skips them. */
-static inline int
-gmr_frame_incomplete(gmr_frame *frame)
-{
-#if PY_VERSION_HEX >= 0x030B0000
-    return _PyFrame_IsIncomplete(frame);
-#else
-    (void)frame;
-    return 0;
-#endif
-}
-
-static inline gmr_frame *
-gmr_complete(gmr_frame *frame)
-{
-    while (frame != NULL && gmr_frame_incomplete(frame)) {
-        frame = GMR_OLDER(frame);
-    }
-    return frame;
-}
-
-/* The next older complete frame, or NULL at the bottom of the stack. */
-static inline gmr_frame *
-gmr_older(gmr_frame *frame)
-{
-    return gmr_complete(GMR_OLDER(frame));
-}
-
-/* Borrowed reference to the frame's code object. */
-static inline PyObject *
-gmr_frame_code(gmr_frame *frame)
-{
-#if PY_VERSION_HEX >= 0x030D0000
-    return (PyObject *)_PyFrame_GetCode(frame);
-#else
-    return (PyObject *)frame->f_code;
-#endif
-}
-
-/* Byte offset of the instruction being executed, -1 before the first one:
- * the unit of frame.f_lasti. 3.10 keeps an instruction index, so double it. */
-static inline int
-gmr_frame_lasti(gmr_frame *frame)
-{
-#if PY_VERSION_HEX >= 0x030B0000
-    int index = _PyInterpreterFrame_LASTI(frame);
-#else
-    int index = frame->f_lasti;
-#endif
-    return index < 0 ? -1 : index * (int)sizeof(_Py_CODEUNIT);
-}
-
-static inline unsigned long
-gmr_thread_ident(PyThreadState *ts)
-{
-    return ts->thread_id;
-}
-
-/* The kernel's id of the thread where the interpreter keeps it (3.11+), else 0. */
-static inline unsigned long
-gmr_thread_native_id(PyThreadState *ts)
-{
-#if PY_VERSION_HEX >= 0x030B0000
-    return ts->native_thread_id;
-#else
-    (void)ts;
-    return 0;
-#endif
-}
-
-/* ------------------------------------------------------------------------ */
-/* Heap visit                                                               */
-/* ------------------------------------------------------------------------ */
-
-typedef int (*gmr_visit_fn)(PyObject *, void *);
-
-/* Call visit(object, arg) for every object the cyclic GC tracks, until visit
- * returns 0. Called with the GIL held and the GC disabled; visit must not run
- * Python code, allocate Python objects or untrack anything, so the lists
- * cannot change under the walk and no reference needs to be taken.
- *
- * It walks the generation lists itself, exactly as gc.get_objects() and
- * 3.12's PyUnstable_GC_VisitObjects do, but without what makes the public
- * visitor cost ~6.3 ns per object instead of ~2.5: an incref and a decref of
- * every object (a write to each object's cache line, and on 3.12 the
- * immortality check) and a call through a function pointer it cannot inline.
- * Being static inline here, with `visit` a constant at its one call site,
- * the compiler inlines the callback into the loop. */
-static inline void
-gmr_visit_heap(gmr_visit_fn visit, void *arg)
-{
-#if defined(GMR_WALK_GENERATIONS)
-    struct _gc_runtime_state *gcstate = &PyInterpreterState_Get()->gc;
-    int i;
-    for (i = 0; i < NUM_GENERATIONS; i++) {
-        PyGC_Head *head = &gcstate->generations[i].head;
-        PyGC_Head *gc;
-        for (gc = _PyGCHead_NEXT(head); gc != head; gc = _PyGCHead_NEXT(gc)) {
-            if (!visit((PyObject *)(gc + 1), arg)) {
-                return;
-            }
-        }
-    }
-#else
-    PyUnstable_GC_VisitObjects((gcvisitobjects_t)visit, arg);
-#endif
-}
-
-/* The C getter behind a getset descriptor (greenlet's own `dead`, `gr_frame`,
- * `parent`), called directly so that a subclass's Python property of the
- * same name (gevent overrides `dead`) never runs inside the pause. */
-static inline PyObject *
-gmr_getset_get(PyObject *descriptor, PyObject *obj)
-{
-    PyGetSetDef *def = ((PyGetSetDescrObject *)descriptor)->d_getset;
-    return def->get(obj, def->closure);
-}
-
-/* greenlet's own nb_bool ("active": started and not dead), never a
- * subclass's __bool__. 1 true, 0 false, -1 error set. */
-static inline int
-gmr_type_bool(PyObject *type, PyObject *obj)
-{
-    PyNumberMethods *number = ((PyTypeObject *)type)->tp_as_number;
-    if (number == NULL || number->nb_bool == NULL) {
-        return 0;
-    }
-    return number->nb_bool(obj);
-}
-
-#endif /* GMR_CAPTURE_C_H */
+#endif /* GMR_TRIGGER_H */

@@ -1,4 +1,4 @@
-/* gmr/_watchdog_c.h: the watchdog, a C thread that never takes the GIL.
+/* gmr/_watchdog.h: the watchdog, a C thread that never takes the GIL.
  *
  * When a trigger has arrived and the watcher has been waiting for the GIL
  * longer than the limit (a C call is holding it), the watchdog writes a
@@ -12,8 +12,10 @@
  * Plain C because it must never run Python code or take the GIL. All state
  * is guarded by gmr_wd_mutex.
  */
-#ifndef GMR_WATCHDOG_C_H
-#define GMR_WATCHDOG_C_H
+#ifndef GMR_WATCHDOG_H
+#define GMR_WATCHDOG_H
+
+#include "_publish.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -52,63 +54,24 @@ gmr_wd_now(void)
 static void
 gmr_wd_write(int fd, const char *text)
 {
-    size_t left = strlen(text);
-    while (left > 0) {
-        ssize_t written = write(fd, text, left);
-        if (written < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            return;
-        }
-        text += written;
-        left -= (size_t)written;
-    }
-}
-
-/* Open a new report file in the directory, as the sinks name them, with a
- * "_degraded" suffix; written under a hidden temporary name first. Returns
- * the descriptor (and the names), or -1. */
-static int
-gmr_wd_open_file(char *temporary, char *final, size_t size)
-{
-    char stamp[32];
-    struct tm utc;
-    time_t now = time(NULL);
-    int attempt, fd;
-
-    gmtime_r(&now, &utc);
-    strftime(stamp, sizeof(stamp), "%Y%m%d%H%M%S", &utc);
-    for (attempt = 0; attempt < 100; attempt++) {
-        char suffix[16] = "";
-        if (attempt) {
-            snprintf(suffix, sizeof(suffix), ".%d", attempt);
-        }
-        snprintf(final, size, "%s/%s_gurumeditation_%s_degraded%s", gmr_wd_directory,
-                 gmr_wd_prefix, stamp, suffix);
-        if (access(final, F_OK) == 0) {
-            continue;
-        }
-        snprintf(temporary, size, "%s/.%s_gurumeditation_%s_degraded%s.tmp", gmr_wd_directory,
-                 gmr_wd_prefix, stamp, suffix);
-        fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-        if (fd >= 0 || errno != EEXIST) {
-            return fd;
-        }
-    }
-    return -1;
+    (void)gmr_write_all(fd, text, strlen(text));
 }
 
 /* Write one degraded report. Called in the watchdog thread, mutex not held. */
 static void
 gmr_wd_dump(long long waited_ns, int signum, int target_fd)
 {
-    char temporary[PATH_MAX + 512], final[PATH_MAX + 512], header[PATH_MAX + 512];
+    char base[PATH_MAX + 512], temporary[PATH_MAX + 600], final[PATH_MAX + 600];
+    char header[PATH_MAX + 512];
     int fd = 2, to_file = gmr_wd_directory[0] != '\0';
     int devnull;
 
     if (to_file) {
-        fd = gmr_wd_open_file(temporary, final, sizeof(final));
+        /* Named and published as every report is (gmr/_publish.h). */
+        fd = -1;
+        if (gmr_report_base(base, sizeof(base), gmr_wd_directory, gmr_wd_prefix, "_degraded") == 0) {
+            fd = gmr_publish_begin(base, temporary, sizeof(temporary));
+        }
         if (fd < 0) {
             snprintf(header, sizeof(header),
                      "gmr: cannot write a degraded report in %s: %s\n", gmr_wd_directory,
@@ -140,9 +103,7 @@ gmr_wd_dump(long long waited_ns, int signum, int target_fd)
     if (to_file) {
         fsync(fd);
         close(fd);
-        if (rename(temporary, final) != 0) {
-            unlink(temporary);
-        }
+        gmr_publish_finish(temporary, base, final, sizeof(final));
     }
 }
 
@@ -280,4 +241,4 @@ gmr_wd_dump_count(void)
     return dumps;
 }
 
-#endif /* GMR_WATCHDOG_C_H */
+#endif /* GMR_WATCHDOG_H */

@@ -1,0 +1,19 @@
+# The typed boundary of the file helpers. gmr/_files.pyx (compiled) and
+# gmr/_files_py.py (pure) both meet it; gmr/_impl.py picks one.
+from typing import Final
+
+IMPLEMENTATION: Final[str]  # "compiled" or "pure"
+
+# The bytes of each file (None where it cannot be read), at most limit each;
+# the compiled core lets the GIL go once for all of them (keep_gil: not at all).
+def read_files(
+    paths: list[str], limit: int = ..., keep_gil: bool = False
+) -> list[bytes | None]: ...
+
+# The names in each directory (None where it cannot be listed); the compiled
+# core keeps the GIL (for this process's own /proc directories).
+def list_dirs(paths: list[str]) -> list[list[str] | None]: ...
+
+# data in a new file directory/<prefix>_gurumeditation_<UTC stamp><suffix>
+# (or .1, .2, ...: never replacing a file), appearing whole; returns its path.
+def publish(directory: str, prefix: str, suffix: str, data: bytes) -> str: ...

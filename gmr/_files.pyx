@@ -1,0 +1,165 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False
+"""The file work a report needs, in plain C: reading many small files
+(/proc, sources) and listing directories with the GIL let go once, or not
+at all, and publishing the report file whole (gmr/_publish.h, which the
+watchdog shares). A read or write through Python lets the GIL go at each
+system call, and waits to get it back from a busy thread each time.
+
+gmr/_files.pyi is the typed boundary; gmr/_files_py.py is the pure twin.
+"""
+
+import os
+
+from cpython.bytes cimport PyBytes_FromStringAndSize
+from libc.errno cimport EEXIST, EINTR, errno
+from libc.stdlib cimport free, malloc, realloc
+from libc.string cimport strcmp, strerror, strlen
+from posix.fcntl cimport O_CLOEXEC, O_RDONLY, open
+from posix.unistd cimport close, read
+
+IMPLEMENTATION = "compiled"
+
+cdef extern from "Python.h":
+    object PyUnicode_DecodeFSDefault(const char *s)
+
+cdef extern from "_publish.h" nogil:
+    int gmr_report_base(char *out, size_t size, const char *directory, const char *prefix,
+                        const char *suffix)
+    int gmr_publish(const char *base, const char *data, size_t length, char *name,
+                    size_t size, int *stage)
+
+cdef extern from "<dirent.h>" nogil:
+    ctypedef struct DIR
+    struct dirent:
+        char d_name[256]
+    DIR *opendir(const char *name)
+    dirent *readdir(DIR *directory)
+    int closedir(DIR *directory)
+
+
+cdef char *_read_whole(const char *path, Py_ssize_t limit, Py_ssize_t *size) noexcept nogil:
+    """The file's bytes in a malloc'd buffer (size set), or NULL. /proc files
+    say they are empty, so this reads until end of file."""
+    cdef int fd
+    cdef Py_ssize_t capacity = 4096, got
+    cdef char *grown
+    cdef char *buffer = <char *>malloc(capacity)
+    size[0] = 0
+    if buffer == NULL:
+        return NULL
+    while True:
+        fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd >= 0 or errno != EINTR:
+            break
+    if fd < 0:
+        free(buffer)
+        return NULL
+    while size[0] < limit:
+        if size[0] == capacity:
+            grown = <char *>realloc(buffer, capacity * 2)
+            if grown == NULL:
+                break  # keep what was read
+            buffer = grown
+            capacity *= 2
+        got = read(fd, buffer + size[0], min(capacity, limit) - size[0])
+        if got > 0:
+            size[0] += got
+        elif got == 0:
+            break
+        elif errno != EINTR:
+            free(buffer)
+            buffer = NULL
+            break
+    close(fd)
+    return buffer
+
+
+def read_files(paths, Py_ssize_t limit=1 << 24, bint keep_gil=False):
+    """The bytes of each file (None where it cannot be read), at most limit
+    each. The GIL is let go once for all of them. keep_gil: not even once,
+    for files the kernel answers at once (this process's own /proc files):
+    a few microseconds each, less than a wait for the GIL."""
+    cdef list encoded = [os.fsencode(path) for path in paths]
+    cdef Py_ssize_t count = len(encoded), i
+    if count == 0:
+        return []  # without letting the GIL go for nothing
+    cdef char **paths_c = <char **>malloc(count * sizeof(char *))
+    cdef char **buffers = <char **>malloc(count * sizeof(char *))
+    cdef Py_ssize_t *sizes = <Py_ssize_t *>malloc(count * sizeof(Py_ssize_t))
+    if paths_c == NULL or buffers == NULL or sizes == NULL:
+        free(paths_c)
+        free(buffers)
+        free(sizes)
+        raise MemoryError()
+    for i in range(count):
+        paths_c[i] = <char *>(<bytes>encoded[i])
+    if keep_gil:
+        for i in range(count):
+            buffers[i] = _read_whole(paths_c[i], limit, &sizes[i])
+    else:
+        with nogil:
+            for i in range(count):
+                buffers[i] = _read_whole(paths_c[i], limit, &sizes[i])
+    out = []
+    for i in range(count):
+        if buffers[i] == NULL:
+            out.append(None)
+        else:
+            out.append(PyBytes_FromStringAndSize(buffers[i], sizes[i]))
+            free(buffers[i])
+    free(paths_c)
+    free(buffers)
+    free(sizes)
+    return out
+
+
+def list_dirs(paths):
+    """The names in each directory (None where it cannot be listed), with
+    the GIL held: for this process's own /proc directories (its tasks, its
+    file descriptors), which the kernel lists at once, where os.listdir
+    would let the GIL go and wait to get it back."""
+    cdef DIR *directory
+    cdef dirent *entry
+    out = []
+    for path in paths:
+        encoded = os.fsencode(path)
+        directory = opendir(encoded)
+        if directory == NULL:
+            out.append(None)
+            continue
+        names = []
+        while True:
+            entry = readdir(directory)
+            if entry == NULL:
+                break
+            if strcmp(entry.d_name, b".") and strcmp(entry.d_name, b".."):
+                names.append(PyUnicode_DecodeFSDefault(entry.d_name))
+        closedir(directory)
+        out.append(names)
+    return out
+
+
+def publish(str directory, str prefix, str suffix, bytes data):
+    """A new report file in directory holding data, named
+    <prefix>_gurumeditation_<UTC stamp><suffix> (or that name with .1, .2,
+    ... when taken: an earlier file is never replaced). It appears whole: a
+    short write (a full disk) leaves no file. The GIL is let go once for it
+    all. Returns the file's path; raises OSError naming the file."""
+    cdef bytes directory_c = os.fsencode(directory)
+    cdef bytes prefix_c = os.fsencode(prefix)
+    cdef bytes suffix_c = os.fsencode(suffix)
+    cdef char base[4096]
+    cdef char name[4096 + 16]
+    cdef const char *content = data
+    cdef size_t size = len(data)
+    cdef int error, stage = 0
+    error = gmr_report_base(base, sizeof(base), directory_c, prefix_c, suffix_c)
+    if error == 0:
+        with nogil:
+            error = gmr_publish(base, content, size, name, sizeof(name), &stage)
+    if error == 0:
+        return os.fsdecode(name[:strlen(name)])
+    where = os.fsdecode(base[:strlen(base)]) if stage == 2 else directory
+    what = ("no free report name" if stage == 2 and error == EEXIST
+            else strerror(error).decode(errors="replace"))
+    raise OSError(error, what, where)

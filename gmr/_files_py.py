@@ -1,0 +1,85 @@
+"""The pure-Python twin of gmr._files: the same names and results; here
+each system call lets the GIL go, as any Python read or write does."""
+
+from __future__ import annotations
+
+import errno
+import os
+import time
+
+from gmr import _originals
+from gmr.retention import MARK
+
+IMPLEMENTATION = "pure"
+
+_MAX_ATTEMPTS = 10000
+
+
+def read_files(paths: list[str], limit: int = 1 << 24,
+               keep_gil: bool = False) -> list[bytes | None]:
+    """The bytes of each file (None where it cannot be read); keep_gil
+    cannot change that each read lets the GIL go."""
+    out: list[bytes | None] = []
+    for path in paths:
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            out.append(None)
+            continue
+        try:
+            chunks = []
+            size = 0
+            while size < limit:
+                chunk = os.read(fd, min(1 << 16, limit - size))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                size += len(chunk)
+            out.append(b"".join(chunks))
+        except OSError:
+            out.append(None)
+        finally:
+            os.close(fd)
+    return out
+
+
+def list_dirs(paths: list[str]) -> list[list[str] | None]:
+    out: list[list[str] | None] = []
+    for path in paths:
+        try:
+            out.append(os.listdir(path))
+        except OSError:
+            out.append(None)
+    return out
+
+
+def publish(directory: str, prefix: str, suffix: str, data: bytes) -> str:
+    """As the compiled core's (gmr/_publish.h): data in a hidden temporary
+    file, linked to the first free name among base, base.1, ...; a short
+    write leaves no file."""
+    stamp = time.strftime("%Y%m%d%H%M%S", time.gmtime())
+    base = os.path.join(directory, f"{prefix}{MARK}{stamp}{suffix}")
+    temporary = os.path.join(
+        directory, f".{os.path.basename(base)}.{os.getpid()}.{time.monotonic_ns()}.tmp")
+    try:
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    except OSError as error:  # named by its directory, as the compiled twin names it
+        raise OSError(error.errno, error.strerror, directory) from None
+    try:
+        try:
+            _originals.write_all(fd, data)
+        finally:
+            os.close(fd)
+        for attempt in range(_MAX_ATTEMPTS):
+            name = base if attempt == 0 else f"{base}.{attempt}"
+            try:
+                os.link(temporary, name)  # fails, rather than replace, if it exists
+                return name
+            except FileExistsError:
+                continue
+        raise OSError(errno.EEXIST, "no free report name", base)
+    finally:
+        try:
+            os.unlink(temporary)
+        except FileNotFoundError:
+            pass

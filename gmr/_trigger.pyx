@@ -1,0 +1,178 @@
+# cython: language_level=3
+"""The trigger: the C signal handler, the wait on the self-pipe without the
+GIL, the switch interval lowered before the GIL is taken back, and the
+watchdog, a C thread that never takes the GIL (gmr/_watchdog.h).
+
+It reads no CPython internals: where the interpreter keeps its switch
+interval comes from the walker (use_switch_interval). gmr/_trigger.pyi is
+the typed boundary; gmr/_trigger_py.py is the pure twin.
+"""
+
+from cpython.bytes cimport PyBytes_FromStringAndSize
+from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_IsValid
+from libc.errno cimport EINTR, errno
+from libc.string cimport strerror
+from posix.unistd cimport read
+
+IMPLEMENTATION = "compiled"
+
+cdef extern from "_trigger.h":
+    int gmr_arm(int signum, int write_fd) nogil
+    int gmr_disarm(int signum) nogil
+    int gmr_is_armed(int signum) nogil
+    unsigned long gmr_signal_count() nogil
+    int gmr_wait_readable(int fd, int timeout_ms) nogil
+    void gmr_use_switch_interval(unsigned long *interval)
+    void gmr_lower_switch_interval(unsigned long microseconds) nogil
+    unsigned long gmr_take_interval_before()
+
+cdef extern from "_watchdog.h":
+    int gmr_wd_start(long long limit_ns, int signum, int fd) nogil
+    void gmr_wd_stop() nogil
+    void gmr_wd_forget() nogil
+    void gmr_wd_set_target(const char *directory, const char *prefix) nogil
+    void gmr_wd_waiting(int waiting) nogil
+    unsigned long gmr_wd_dump_count() nogil
+
+cdef extern from "<pthread.h>" nogil:
+    ctypedef unsigned long pthread_t
+    pthread_t pthread_self()
+    int pthread_setname_np(pthread_t thread, const char *name)
+
+
+cdef _raise_errno(int error, str what):
+    raise OSError(error, f"{what}: {strerror(error).decode()}")
+
+
+# ---------------------------------------------------------------------------
+# Signal handler
+# ---------------------------------------------------------------------------
+
+def arm(int signum, int write_fd):
+    """Install the C handler for signum; each signal writes one byte to write_fd."""
+    cdef int error = gmr_arm(signum, write_fd)
+    if error:
+        _raise_errno(error, f"cannot install the handler for signal {signum}")
+
+
+def disarm(int signum):
+    """Restore the action the handler replaced (unless it was replaced since)."""
+    cdef int error = gmr_disarm(signum)
+    if error:
+        _raise_errno(error, f"cannot restore the action of signal {signum}")
+
+
+def quiet(int signum):
+    """At exit: nothing to do. The C handler stays, and only writes a byte to
+    a pipe nobody reads; the interpreter's finalization leaves it alone."""
+    return None
+
+
+def is_armed(int signum):
+    """Whether gmr's handler is still the installed action for signum."""
+    return bool(gmr_is_armed(signum))
+
+
+def signal_count():
+    """How many signals the handler has seen in this process, ever."""
+    return gmr_signal_count()
+
+
+# ---------------------------------------------------------------------------
+# The wait, and the switch interval
+# ---------------------------------------------------------------------------
+
+def use_switch_interval(cell):
+    """Where this interpreter keeps its switch interval: the capsule the
+    walker's switch_interval_cell() gives, or None (then nothing is lowered)."""
+    if cell is None:
+        gmr_use_switch_interval(NULL)
+    elif PyCapsule_IsValid(cell, b"gmr.switch_interval"):
+        gmr_use_switch_interval(<unsigned long *>PyCapsule_GetPointer(cell, b"gmr.switch_interval"))
+    else:
+        raise TypeError("not a switch interval cell")
+
+
+def read_trigger(int fd, timeout, switch_interval=0.0):
+    """Wait until the pipe fd has bytes or timeout seconds pass (None: for
+    ever), and read them, all without the GIL: the bytes, or b"" when the
+    timeout passed first. With switch_interval (seconds), bytes lower the
+    interpreter's switch interval to it before the GIL is taken back, so
+    that a busy thread lets go of it at once; lowered_switch_interval()
+    tells what it was."""
+    cdef int timeout_ms = -1 if timeout is None else max(0, <int>(timeout * 1000))
+    cdef unsigned long prompt_us = max(0, <long>(switch_interval * 1e6))
+    cdef char buffer[4096]
+    cdef Py_ssize_t got = 0
+    cdef int ready, error = 0
+    with nogil:
+        ready = gmr_wait_readable(fd, timeout_ms)
+        if ready == 1:
+            gmr_lower_switch_interval(prompt_us)
+            while True:
+                got = read(fd, buffer, sizeof(buffer))
+                if got >= 0 or errno != EINTR:
+                    break
+            error = errno if got < 0 else 0
+            # From here until the GIL is ours, the watchdog times the wait.
+            gmr_wd_waiting(1)
+        elif ready < 0:
+            error = errno
+    if ready == 1:
+        gmr_wd_waiting(0)
+    if ready < 0 or got < 0:
+        _raise_errno(error, "cannot read the trigger pipe")
+    return PyBytes_FromStringAndSize(buffer, got) if ready == 1 else b""
+
+
+def lowered_switch_interval():
+    """The switch interval (seconds) that read_trigger last replaced, or
+    None when it changed nothing; asked once, then forgotten."""
+    cdef unsigned long before = gmr_take_interval_before()
+    return before / 1e6 if before else None
+
+
+def name_this_thread(str name):
+    """The calling thread's name for the kernel (top -H, ps -L, py-spy):
+    at most 15 bytes."""
+    cdef bytes encoded = name.encode()[:15]
+    pthread_setname_np(pthread_self(), encoded)
+
+
+# ---------------------------------------------------------------------------
+# The watchdog (gmr/_watchdog.h): a C thread that never takes the GIL
+# ---------------------------------------------------------------------------
+
+#: This core has a watchdog (the pure twin has none).
+WATCHDOG = True
+
+
+def start_watchdog(double limit, int signum, int fd):
+    """Start (or reconfigure) the watchdog: past `limit` seconds of waiting
+    for the GIL after a trigger, it raises `signum` (faulthandler registered
+    on it, writing to `fd`) at itself to write a degraded report."""
+    cdef int error = gmr_wd_start(<long long>(limit * 1e9), signum, fd)
+    if error:
+        _raise_errno(error, "cannot start the watchdog thread")
+
+
+def stop_watchdog():
+    with nogil:
+        gmr_wd_stop()
+
+
+def forget_watchdog():
+    """In a forked child: the parent's watchdog thread does not exist here."""
+    gmr_wd_forget()
+
+
+def set_degraded_target(str directory, str prefix):
+    """Where a degraded report goes: a file in `directory`, or stderr for ""."""
+    cdef bytes d = directory.encode()
+    cdef bytes p = prefix.encode()
+    gmr_wd_set_target(d, p)
+
+
+def degraded_reports():
+    """How many degraded reports the watchdog has written."""
+    return gmr_wd_dump_count()

@@ -1,0 +1,47 @@
+# The typed boundary of the frame walker. gmr/_walker.pyx (compiled) and
+# gmr/_walker_py.py (pure) both meet it; gmr/_impl.py picks one.
+from types import CodeType
+from typing import Final
+
+from typing_extensions import disjoint_base
+
+IMPLEMENTATION: Final[str]  # "compiled" or "pure"
+
+GREENLET_NOT_STARTED: Final[int]
+GREENLET_SUSPENDED: Final[int]
+GREENLET_RUNNING: Final[int]
+GREENLET_DEAD: Final[int]
+
+# (code object, byte offset of the current instruction or -1), innermost first.
+RawFrames = tuple[tuple[CodeType, int], ...]
+
+# None when the walker reads this interpreter right; else one line on why not.
+def layout_problem() -> str | None: ...
+
+# Where the interpreter keeps its switch interval, for the trigger (or None).
+def switch_interval_cell() -> object: ...
+
+@disjoint_base  # neither twin takes new attributes (a cdef class; slots in the pure one)
+class RawCapture:
+    @property
+    def threads(self) -> int: ...
+    @property
+    def greenlets(self) -> int: ...
+    @property
+    def pause_ns(self) -> int: ...
+    @property
+    def heap_objects(self) -> int: ...
+    # Stacks whose walk stopped at a frame that failed its check.
+    @property
+    def broken_stacks(self) -> int: ...
+    # The compiled core hands out one frames tuple per distinct stack: contexts
+    # standing in the same frames share it (the pure twin need not).
+    def thread(self, index: int) -> tuple[int, int, RawFrames]: ...
+    def greenlet(self, index: int) -> tuple[object, object | None, int, RawFrames]: ...
+    # Every greenlet at once: greenlets, parents (or None), states, frames.
+    def greenlet_columns(
+        self,
+    ) -> tuple[list[object], list[object | None], list[int], list[RawFrames]]: ...
+    def release(self) -> None: ...
+
+def capture(greenlet_type: type | None = None) -> RawCapture: ...

@@ -1,0 +1,150 @@
+"""The pure-Python twin of gmr._walker: the same names and snapshot, built
+on ``sys._current_frames()`` and a ``gc.get_objects()`` scan. It keeps gmr
+capturing where the compiled walker is not built or not trusted.
+
+What it cannot do as well: its "pause" is the duration of the capture,
+during which other threads may run, and it makes a frame object for every
+frame it reads.
+"""
+
+from __future__ import annotations
+
+import gc
+import itertools
+import sys
+import time
+from types import CodeType, FrameType
+from typing import Any
+
+from gmr import _originals
+
+IMPLEMENTATION = "pure"
+
+GREENLET_NOT_STARTED = 0
+GREENLET_SUSPENDED = 1
+GREENLET_RUNNING = 2
+GREENLET_DEAD = 3
+
+RawFrames = tuple[tuple[CodeType, int], ...]
+
+
+def layout_problem() -> str | None:
+    """Nothing to check: this twin reads only what Python shows."""
+    return None
+
+
+def switch_interval_cell() -> object:
+    """None: this twin cannot say where the interpreter keeps it."""
+    return None
+
+
+# ---------------------------------------------------------------------------
+# The walker
+# ---------------------------------------------------------------------------
+
+
+def _stack(frame: FrameType | None) -> RawFrames:
+    out = []
+    while frame is not None:
+        out.append((frame.f_code, frame.f_lasti))
+        frame = frame.f_back
+    return tuple(out)
+
+
+class RawCapture:
+    """What one capture copied: OS threads first, then greenlets."""
+
+    # Slots, as the compiled twin's fields: neither takes new attributes.
+    __slots__ = ("_threads", "_greenlets", "_pause_ns", "_heap_objects")
+
+    def __init__(self) -> None:
+        self._threads: list[tuple[int, int, RawFrames]] = []
+        self._greenlets: list[tuple[object, object | None, int, RawFrames]] = []
+        self._pause_ns = 0
+        self._heap_objects = 0
+
+    @property
+    def threads(self) -> int:
+        return len(self._threads)
+
+    @property
+    def greenlets(self) -> int:
+        return len(self._greenlets)
+
+    @property
+    def pause_ns(self) -> int:
+        return self._pause_ns
+
+    @property
+    def heap_objects(self) -> int:
+        return self._heap_objects
+
+    @property
+    def broken_stacks(self) -> int:
+        """Always 0: the frames Python shows need no check."""
+        return 0
+
+    def thread(self, index: int) -> tuple[int, int, RawFrames]:
+        return self._threads[index]
+
+    def greenlet(self, index: int) -> tuple[object, object | None, int, RawFrames]:
+        return self._greenlets[index]
+
+    def greenlet_columns(self) -> tuple[list[object], list[object | None], list[int],
+                                        list[RawFrames]]:
+        return ([row[0] for row in self._greenlets], [row[1] for row in self._greenlets],
+                [row[2] for row in self._greenlets], [row[3] for row in self._greenlets])
+
+    def release(self) -> None:
+        self._threads.clear()
+        self._greenlets.clear()
+
+
+def _greenlet_state(greenlet_type: Any, greenlet: object) -> tuple[int, FrameType | None]:
+    # greenlet's own descriptors, never a subclass's property of the same name.
+    if greenlet_type.dead.__get__(greenlet):
+        return GREENLET_DEAD, None
+    frame = greenlet_type.gr_frame.__get__(greenlet)
+    if frame is not None:
+        return GREENLET_SUSPENDED, frame
+    if greenlet_type.__bool__(greenlet):
+        return GREENLET_RUNNING, None
+    return GREENLET_NOT_STARTED, None
+
+
+def capture(greenlet_type: Any = None) -> RawCapture:
+    raw = RawCapture()
+    me = _originals.get_ident()
+    start = time.perf_counter_ns()
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for ident, frame in sys._current_frames().items():
+            if ident != me:
+                raw._threads.append((ident, 0, _stack(frame)))
+        del frame
+        if greenlet_type is not None:
+            # The heap list must never be seen by bytecode: gc.get_objects()
+            # also returns tuples another thread is still building, and while
+            # a reference to one is held, that thread's tuple resize fails
+            # with SystemError. A list returned to bytecode is alive at the
+            # eval-breaker check that follows the call, where the GIL may
+            # pass to that very thread. So each heap list is made (map calls
+            # gc.get_objects lazily), filtered and dropped inside one chain of
+            # C calls. isinstance() may run bytecode for an object whose
+            # class answers __class__ in Python (typing's deprecated aliases,
+            # proxies): callables, classes among them, are passed over first,
+            # by a check that looks nothing up (a greenlet is not callable).
+            raw._heap_objects = sum(map(len, map(gc.get_objects, (None,))))
+            found = list(filter(greenlet_type.__instancecheck__, itertools.filterfalse(
+                callable, itertools.chain.from_iterable(map(gc.get_objects, (None,))))))
+            for obj in found:
+                state, top = _greenlet_state(greenlet_type, obj)
+                parent = greenlet_type.parent.__get__(obj)
+                raw._greenlets.append((obj, parent, state, _stack(top)))
+            del found
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    raw._pause_ns = time.perf_counter_ns() - start
+    return raw
