@@ -30,6 +30,10 @@ compile_args = ["-Wall", "-Wno-unused-function", "-Wno-unreachable-code",
 link_args = []
 macros = []
 directives = {"language_level": "3", "embedsignature": True}
+# Tests only: a walker built as if for another frame layout (3.13+), which
+# its check against the interpreter's debug offsets must refuse.
+if os.environ.get("GMR_LAYOUT_SKEW"):
+    macros += [("GMR_LAYOUT_SKEW", str(int(os.environ["GMR_LAYOUT_SKEW"])))]
 if DEBUG:
     compile_args += ["-O0", "-g3", "-UNDEBUG"]
     macros += [("CYTHON_TRACE", "1"), ("CYTHON_TRACE_NOGIL", "1")]

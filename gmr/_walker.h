@@ -305,6 +305,12 @@ gmr_switch_interval(void)
 /* The layouts, checked against the interpreter's own (3.13+)               */
 /* ------------------------------------------------------------------------ */
 
+/* Tests only (tests/test_build.py): a build that pretends to have been made
+ * for another layout, to see the check refuse it. */
+#ifndef GMR_LAYOUT_SKEW
+#  define GMR_LAYOUT_SKEW 0
+#endif
+
 #if PY_VERSION_HEX >= 0x030D0000
 #  define GMR_CHECK(field, expected)                                            \
     if ((uint64_t)(offsets->field) != (uint64_t)(expected)) {                   \
@@ -339,7 +345,7 @@ gmr_layout_problem(char *problem, size_t size)
     GMR_CHECK(thread_state.thread_id, offsetof(PyThreadState, thread_id))
     GMR_CHECK(thread_state.native_thread_id, offsetof(PyThreadState, native_thread_id))
     GMR_CHECK(interpreter_frame.size, sizeof(_PyInterpreterFrame))
-    GMR_CHECK(interpreter_frame.previous, offsetof(_PyInterpreterFrame, previous))
+    GMR_CHECK(interpreter_frame.previous, offsetof(_PyInterpreterFrame, previous) + GMR_LAYOUT_SKEW)
     GMR_CHECK(interpreter_frame.executable, offsetof(_PyInterpreterFrame, f_executable))
     GMR_CHECK(interpreter_frame.instr_ptr, offsetof(_PyInterpreterFrame, instr_ptr))
     GMR_CHECK(interpreter_frame.owner, offsetof(_PyInterpreterFrame, owner))

@@ -31,7 +31,7 @@ def _source_copy(tmp_path: Path) -> Path:
 
 
 def _install(source: Path, target: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    environment = dict(os.environ, CC="/bin/false", **env)
+    environment = dict(os.environ, **{"CC": "/bin/false", **env})
     environment.pop("GMR_NO_EXTENSIONS", None)
     return subprocess.run(
         [sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check",
@@ -65,3 +65,34 @@ def test_required_extension_makes_a_failed_build_fatal(tmp_path: Path) -> None:
     source, target = _source_copy(tmp_path), tmp_path / "site"
     result = _install(source, target, GMR_REQUIRE_EXTENSION="1")
     assert result.returncode != 0
+
+
+def _probe(target: Path, cwd: Path, code: str) -> str:
+    """Run code against the copy installed in target (see above for -S)."""
+    paths = [str(target), sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(paths))
+    env.pop("GMR_NO_EXTENSIONS", None)
+    return subprocess.run([sys.executable, "-S", "-c", code], env=env, cwd=cwd,
+                          capture_output=True, text=True, timeout=60, check=True).stdout
+
+
+@pytest.mark.skipif(sys.version_info < (3, 13), reason="debug offsets exist from 3.13")
+def test_a_walker_built_for_another_layout_is_refused(tmp_path: Path) -> None:
+    """The walker's offsets are checked against the interpreter's own at
+    import: a build that expects the frame's `previous` elsewhere is refused,
+    the pure walker captures, the trigger and files stay compiled, and the
+    report header says why."""
+    source, target = _source_copy(tmp_path), tmp_path / "site"
+    result = _install(source, target, CC=os.environ.get("CC", "cc"), GMR_LAYOUT_SKEW="8")
+    assert result.returncode == 0, result.stderr
+    out = _probe(target, tmp_path, "\n".join([
+        "import gmr, gmr._impl as i",
+        "print(i.walker.IMPLEMENTATION, i.trigger.IMPLEMENTATION, i.files.IMPLEMENTATION)",
+        "print(i.FALLBACK)",
+        "print([line for line in gmr.TextGuruMeditation('1').run().splitlines()",
+        "       if line.strip().startswith('capture =')][0])",
+    ])).splitlines()
+    assert out[0] == "pure compiled compiled"
+    assert out[1].startswith("pure-Python walker on CPython ")
+    assert "interpreter_frame.previous" in out[1] and "a longer pause" in out[1]
+    assert "capture = pure (pure-Python walker" in out[2]
