@@ -34,6 +34,10 @@ directives = {"language_level": "3", "embedsignature": True}
 # its check against the interpreter's debug offsets must refuse.
 if os.environ.get("GMR_LAYOUT_SKEW"):
     macros += [("GMR_LAYOUT_SKEW", str(int(os.environ["GMR_LAYOUT_SKEW"])))]
+# Tests only: the walker for CPythons newer than the newest known, which
+# reads every field through the interpreter's debug offsets, on 3.14+.
+if os.environ.get("GMR_WALKER_OFFSETS") == "1":
+    macros += [("GMR_WALKER_OFFSETS", "1")]
 if DEBUG:
     compile_args += ["-O0", "-g3", "-UNDEBUG"]
     macros += [("CYTHON_TRACE", "1"), ("CYTHON_TRACE_NOGIL", "1")]
@@ -44,7 +48,7 @@ if SANITIZE:
 
 
 UNITS = {
-    "gmr._walker": ["gmr/_walker.h"],
+    "gmr._walker": ["gmr/_walker.h", "gmr/_walker_offsets.h"],
     "gmr._trigger": ["gmr/_trigger.h", "gmr/_watchdog.h", "gmr/_publish.h"],
     "gmr._files": ["gmr/_publish.h"],
 }

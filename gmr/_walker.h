@@ -24,8 +24,10 @@
  * own _Py_DebugOffsets (gmr_layout_problem): a mismatch (a layout changed in
  * a patch release) means the compiled walker is refused.
  *
- * A CPython newer than the newest this file knows (GMR_NEWEST_KNOWN) and a
- * free-threaded build get no walker at all (GMR_WALKER == 0): the module
+ * A CPython newer than the newest this file knows (GMR_NEWEST_KNOWN) gets the
+ * walker of gmr/_walker_offsets.h, which reads every field through the
+ * interpreter's debug offsets and is used only when its check passes. A
+ * free-threaded build gets no walker at all (GMR_WALKER == 0): the module
  * still builds, and gmr_layout_problem says why the walk is refused.
  */
 #ifndef GMR_WALKER_H
@@ -42,15 +44,15 @@
 #if defined(Py_GIL_DISABLED)
 #  define GMR_WALKER 0
 #  define GMR_REFUSED "a free-threaded build: the compiled walker needs the GIL to hold every thread still"
-#elif PY_VERSION_HEX >= GMR_NEWEST_KNOWN + 0x00010000
-#  define GMR_WALKER 0
-#  define GMR_REFUSED "CPython " PY_VERSION " is newer than the newest this walker knows (" \
-                      GMR_NEWEST_KNOWN_TEXT "): its frame layouts are unchecked"
+#elif PY_VERSION_HEX >= GMR_NEWEST_KNOWN + 0x00010000 || defined(GMR_WALKER_OFFSETS)
+   /* Newer than the newest known: the walker driven by the interpreter's
+    * debug offsets alone (gmr/_walker_offsets.h), used only if they check out. */
+#  define GMR_WALKER 2
 #else
 #  define GMR_WALKER 1
 #endif
 
-#if GMR_WALKER
+#if GMR_WALKER == 1
 #  ifndef Py_BUILD_CORE
 #    define Py_BUILD_CORE 1
 #  endif
@@ -80,7 +82,7 @@ gmr_now_ns(void)
     return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-#if GMR_WALKER
+#if GMR_WALKER == 1
 
 /* ------------------------------------------------------------------------ */
 /* Frames                                                                   */
@@ -357,13 +359,16 @@ gmr_layout_problem(char *problem, size_t size)
     return 0;
 }
 
-#else /* !GMR_WALKER */
+#elif GMR_WALKER == 2
+#  include "_walker_offsets.h"
+#else /* GMR_WALKER == 0 */
 
 /* No walker: these keep gmr/_walker.pyx compiling; capture() refuses to run. */
 typedef struct gmr_frame gmr_frame;
 typedef int (*gmr_visit_fn)(PyObject *, void *);
 static inline gmr_frame *gmr_thread_frame(PyThreadState *ts) { (void)ts; return NULL; }
 static inline gmr_frame *gmr_frame_of_object(PyObject *o) { (void)o; return NULL; }
+static inline PyObject *gmr_frame_executable(gmr_frame *f) { (void)f; return NULL; }
 static inline gmr_frame *gmr_complete(gmr_frame *f, int *b) { (void)f; (void)b; return NULL; }
 #define GMR_OLDER(frame) (NULL)
 static inline gmr_frame *gmr_older(gmr_frame *f, int *b) { (void)f; (void)b; return NULL; }

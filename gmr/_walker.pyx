@@ -53,7 +53,6 @@ cdef extern from "Python.h":
     PyObject *Py_None
 
 cdef extern from "_walker.h":
-    const int GMR_WALKER
     ctypedef struct gmr_frame
     ctypedef int (*gmr_visit_fn)(PyObject *, void *) noexcept
     long long gmr_now_ns() nogil
@@ -62,6 +61,8 @@ cdef extern from "_walker.h":
     # frame shims: GIL held, borrowed pointers unless said
     gmr_frame *gmr_thread_frame(PyThreadState *)
     gmr_frame *gmr_frame_of_object(PyObject *)
+    PyObject *gmr_frame_executable(gmr_frame *)  # unchecked
+    gmr_frame *GMR_OLDER(gmr_frame *)  # unchecked
     gmr_frame *gmr_complete(gmr_frame *, int *broken)
     gmr_frame *gmr_older(gmr_frame *, int *broken)
     PyObject *gmr_frame_code(gmr_frame *)  # a new reference
@@ -94,26 +95,58 @@ cdef list _own_stack():
     return out
 
 
-def layout_problem():
-    """None when this walker reads the running interpreter right; else one
-    line saying why not (the walker is then not to be used). Checks the
-    offsets it was built with against the interpreter's own debug offsets
-    (3.13+), then walks the caller's own stack and compares it with the
-    frames Python shows."""
-    cdef char problem[512]
-    if gmr_layout_problem(problem, sizeof(problem)):
-        return problem.decode(errors="replace")
+# A known stack to check the walker on: probe() calls inner(), which calls
+# the check, so the check's caller has a frame object, and that frame's
+# caller is a Python frame called from Python (no interpreter frame between).
+_PROBE = {}
+exec(compile("def probe(check):\n    return inner(check)\n"
+             "def inner(check):\n    return check()\n", "<gmr walker probe>", "exec"), _PROBE)
+
+
+def _check_known_stack():
+    """Called by the probe: each field the walker reads, checked against
+    what Python shows, in an order that dereferences only pointers already
+    confirmed by a second route. None, or what differs."""
+    cdef int broken = 0
+    cdef gmr_frame *innermost
+    frame = sys._getframe()  # inner()'s frame object
+    innermost = gmr_frame_of_object(<PyObject *>frame)
+    if innermost != gmr_thread_frame(PyThreadState_Get()):
+        return "the thread's current frame is not the frame behind its frame object"
+    if gmr_frame_executable(innermost) != <PyObject *>frame.f_code:
+        return "a frame's code object is not where the walker reads it"
+    if GMR_OLDER(innermost) != gmr_frame_of_object(<PyObject *>frame.f_back):
+        return "a frame's caller is not where the walker reads it"
     walked = _own_stack()
     shown = []
-    frame = sys._getframe()
     while frame is not None and len(shown) < 10000:
         shown.append((frame.f_code, frame.f_lasti))
         frame = frame.f_back
-    del frame
     if walked != shown:
         return (f"its walk of a known stack differs from Python's: {len(walked)} frames "
                 f"read, {len(shown)} shown")
     return None
+
+
+# False until checked; then None (the walker reads this interpreter right)
+# or the line that says why not.
+cdef object _verdict = False
+
+
+def layout_problem():
+    """None when this walker reads the running interpreter right; else one
+    line saying why not (the walker is then not to be used). Checked once:
+    the offsets it was built with against the interpreter's own debug
+    offsets (3.13+), then its walk of a known stack against the frames
+    Python shows."""
+    global _verdict
+    cdef char problem[512]
+    if _verdict is False:
+        if gmr_layout_problem(problem, sizeof(problem)):
+            _verdict = problem.decode(errors="replace")
+        else:
+            _verdict = _PROBE["probe"](_check_known_stack)
+    return _verdict
 
 
 def switch_interval_cell():
@@ -435,8 +468,8 @@ def capture(greenlet_type=None):
     took is RawCapture.pause_ns. The calling thread is left out. Raises
     RuntimeError where the walker is refused (layout_problem() says why).
     """
-    if not GMR_WALKER:
-        raise RuntimeError(layout_problem())
+    if layout_problem() is not None:
+        raise RuntimeError(f"the compiled walker is refused: {layout_problem()}")
     global _hint_contexts, _hint_frames, _hint_greenlets
     cdef RawCapture raw = RawCapture.__new__(RawCapture)
     cdef Found found

@@ -96,3 +96,38 @@ def test_a_walker_built_for_another_layout_is_refused(tmp_path: Path) -> None:
     assert out[1].startswith("pure-Python walker on CPython ")
     assert "interpreter_frame.previous" in out[1] and "a longer pause" in out[1]
     assert "capture = pure (pure-Python walker" in out[2]
+
+
+@pytest.mark.skipif(sys.version_info < (3, 13), reason="debug offsets exist from 3.13")
+def test_the_walker_for_newer_pythons_reads_only_debug_offsets(tmp_path: Path) -> None:
+    """The walker a CPython newer than the newest known gets (every field
+    found through the interpreter's debug offsets, their table assumed laid
+    out as 3.15's), built here on purpose: on 3.15 it checks out and reads
+    the same stacks as the pure walker; on 3.13 and 3.14, whose tables are
+    laid out otherwise, its check refuses it before it reads a wrong field."""
+    source, target = _source_copy(tmp_path), tmp_path / "site"
+    result = _install(source, target, CC=os.environ.get("CC", "cc"), GMR_WALKER_OFFSETS="1")
+    assert result.returncode == 0, result.stderr
+    out = _probe(target, tmp_path, "\n".join([
+        "import threading, greenlet, gmr._impl as i, gmr._walker_py as pure",
+        "print(i.walker.IMPLEMENTATION, i.FALLBACK)",
+        "parked = threading.Event()",
+        "def wait_here(): parked.wait()",
+        "thread = threading.Thread(target=wait_here); thread.start()",
+        "def green(): greenlet.getcurrent().parent.switch()",
+        "kept = [greenlet.greenlet(green) for _ in range(3)]",
+        "[g.switch() for g in kept]",
+        "def stacks(core):",
+        "    raw = core.capture(greenlet.greenlet)",
+        "    threads = {raw.thread(n)[0]: raw.thread(n)[2] for n in range(raw.threads)}",
+        "    columns = raw.greenlet_columns()",
+        "    return threads[thread.ident], sorted(map(repr, zip(*columns[2:])))",
+        "if i.walker.IMPLEMENTATION == 'compiled':",
+        "    print(stacks(i.walker) == stacks(pure))",
+        "parked.set(); thread.join()",
+    ])).splitlines()
+    if sys.version_info[:2] == (3, 15):
+        assert out == ["compiled None", "True"]
+    else:
+        assert out[0].startswith("pure pure-Python walker on CPython ")
+        assert "its frame layouts do not check out" in out[0]
