@@ -12,6 +12,9 @@ GREENLET_SUSPENDED: Final[int]
 GREENLET_RUNNING: Final[int]
 GREENLET_DEAD: Final[int]
 
+# Whether greenlets that gc.freeze() froze are found.
+SEES_FROZEN: Final[bool]
+
 # (code object, byte offset of the current instruction or -1), innermost first.
 RawFrames = tuple[tuple[CodeType, int], ...]
 

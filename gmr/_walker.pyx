@@ -28,6 +28,11 @@ GREENLET_SUSPENDED = 1
 GREENLET_RUNNING = 2
 GREENLET_DEAD = 3
 
+#: Whether greenlets that gc.freeze() froze are found (the walk of the GC's
+#: own lists sees them; the public visitor of the walker for newer CPythons
+#: does not).
+SEES_FROZEN = bool(GMR_SEES_FROZEN)
+
 #: (code object, byte offset of the current instruction or -1), innermost first.
 RawFrames = tuple[tuple[CodeType, int], ...]
 
@@ -55,6 +60,7 @@ cdef extern from "Python.h":
 cdef extern from "_walker.h":
     ctypedef struct gmr_frame
     ctypedef int (*gmr_visit_fn)(PyObject *, void *) noexcept
+    const int GMR_SEES_FROZEN
     long long gmr_now_ns() nogil
     int gmr_layout_problem(char *problem, size_t size)
     unsigned long *gmr_switch_interval()
@@ -500,7 +506,8 @@ def capture(greenlet_type=None):
                                     sizeof(PyObject *)) < 0:
         raise MemoryError()
 
-    # ---- the pause: GIL held, no Python allocation, no switch to another thread
+    # ---- the pause: GIL held, the GC off, no switch to another thread; no
+    # Python allocation but the one list of held greenlets at its end
     start = gmr_now_ns()
     gc_was_enabled = PyGC_Disable()
     raw._copy_threads()
@@ -509,21 +516,21 @@ def capture(greenlet_type=None):
         for i in range(found.count):
             raw._copy_greenlet(found.items[i], <PyObject *>greenlet_type,
                                get_dead, get_frame, get_parent)
-    if gc_was_enabled:
-        PyGC_Enable()
-    raw.pause_ns = gmr_now_ns() - start
-    # ---- end of the pause
-
-    # Before anything here can run Python code (and let a pending call run
-    # greenlet's clean-up of a dead thread): make every greenlet reference
-    # visible to the GC (see RawCapture.held).
-    if raw.greenlets:
+    # Still in the pause, the GC still off: make every greenlet reference
+    # visible to the GC (see RawCapture.held) before anything can run Python
+    # code and let a pending call, or a collection, run greenlet's clean-up
+    # of a dead thread.
+    if raw.greenlets and not raw.failed:
         held = []
         for i in range(raw.threads, raw.ncontexts):
             held.append(<object>raw.contexts[i].greenlet)
             if raw.contexts[i].parent != NULL:
                 held.append(<object>raw.contexts[i].parent)
         raw.held = held
+    if gc_was_enabled:
+        PyGC_Enable()
+    raw.pause_ns = gmr_now_ns() - start
+    # ---- end of the pause
 
     for i in range(found.count):
         Py_XDECREF(found.items[i])

@@ -27,6 +27,9 @@ GREENLET_DEAD = 3
 
 RawFrames = tuple[tuple[CodeType, int], ...]
 
+#: gc.get_objects() does not show what gc.freeze() froze.
+SEES_FROZEN = False
+
 
 def layout_problem() -> str | None:
     """Nothing to check: this twin reads only what Python shows."""
@@ -116,8 +119,12 @@ def capture(greenlet_type: Any = None) -> RawCapture:
     raw = RawCapture()
     me = _originals.get_ident()
     start = time.perf_counter_ns()
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
+    # Automatic collection paused by the first threshold, not gc.disable():
+    # other threads run during this capture, and a gc.disable() or enable()
+    # of theirs meanwhile must keep its effect.
+    thresholds = gc.get_threshold()
+    gc.set_threshold(0, *thresholds[1:])
+    paused = gc.get_threshold()
     try:
         for ident, frame in sys._current_frames().items():
             if ident != me:
@@ -144,7 +151,7 @@ def capture(greenlet_type: Any = None) -> RawCapture:
                 raw._greenlets.append((obj, parent, state, _stack(top)))
             del found
     finally:
-        if gc_was_enabled:
-            gc.enable()
+        if gc.get_threshold() == paused:  # else the service set its own meanwhile
+            gc.set_threshold(*thresholds)
     raw._pause_ns = time.perf_counter_ns() - start
     return raw

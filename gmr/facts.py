@@ -20,6 +20,10 @@ from typing import Any
 from gmr import redact
 from gmr._impl import files
 
+#: The service's own GC state (enabled, thresholds) while a report pauses
+#: automatic collection (gmr.watcher._Hurry): shown instead of the pause.
+SERVICE_GC: tuple[bool, tuple[int, ...]] | None = None
+
 _TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 #: The kernel's one-letter thread states, as ps and top show them.
@@ -316,6 +320,7 @@ def process_facts(started_at: float | None = None) -> dict[str, Any]:
         uptime = round(time.time() - started_at, 1)
     soft_nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
     gc_stats = gc.get_stats()
+    gc_enabled, gc_thresholds = SERVICE_GC or (gc.isenabled(), gc.get_threshold())
     return {
         "python": _PYTHON,
         "green hub": green_hub() or "none",
@@ -330,9 +335,9 @@ def process_facts(started_at: float | None = None) -> dict[str, Any]:
         "rlimits": {name: f"{soft} / {hard}" for name, (soft, hard) in rlimits().items()},
         "cgroup memory": cgroup_memory(texts["/proc/self/cgroup"] or ""),
         "gc": {
-            "enabled": gc.isenabled(),
+            "enabled": gc_enabled,
             "counts": _per_generation(gc.get_count()),
-            "thresholds": _per_generation(gc.get_threshold()),
+            "thresholds": _per_generation(gc_thresholds),
             "collections": _per_generation(entry["collections"] for entry in gc_stats),
             "collected": _per_generation(entry["collected"] for entry in gc_stats),
             "uncollectable": _per_generation(entry["uncollectable"] for entry in gc_stats),

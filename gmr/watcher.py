@@ -26,7 +26,7 @@ import time
 import weakref
 from collections.abc import Callable, Iterator
 
-from gmr import _originals, snapshot
+from gmr import _originals, facts, snapshot
 from gmr._impl import trigger
 
 _SIGNAL = b"S"
@@ -51,6 +51,25 @@ def _spare_realtime_signal() -> int:
     raise OSError("no spare real-time signal for the watchdog")
 
 
+#: The file trigger's check interval and the watchdog's limit stay within
+#: these (seconds): past them, poll()'s milliseconds and the watchdog's
+#: nanoseconds would overflow. The options are checked against the same
+#: bounds in gmr.opts, with a line on stderr; here the API is only clamped.
+MIN_INTERVAL = 0.01
+MAX_INTERVAL = 3600.0
+
+
+def bounded(value: float, low: float, high: float, fallback: float) -> float:
+    """value within low..high (fallback for NaN or what is not a number)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        return fallback
+    if number != number:  # NaN
+        return fallback
+    return min(high, max(low, number))
+
+
 class FileTrigger:
     """Each change of a file's modification time is one trigger. The baseline
     is the file itself (or its absence) when watching starts, so a touch right
@@ -59,7 +78,7 @@ class FileTrigger:
 
     def __init__(self, path: str, interval: float) -> None:
         self.path = path
-        self.interval = max(0.01, float(interval))
+        self.interval = bounded(interval, MIN_INTERVAL, MAX_INTERVAL, 1.0)
         self._mtime = self._read()
 
     def _read(self) -> int | None:
@@ -184,6 +203,7 @@ class Watcher:
         watchdog (the pure twin)."""
         if not trigger.WATCHDOG:
             return False
+        limit = bounded(limit, 0.0, MAX_INTERVAL, 1.0)
         self._watchdog_config = (limit, directory, prefix)
         if self._watchdog is None:
             signum = _spare_realtime_signal()
@@ -333,10 +353,14 @@ class _Hurry:
     unless the service changed it meanwhile. The compiled core lowers it
     already when the trigger wakes the watcher (lowered_from says from what).
 
-    The cyclic GC, paused while the report is made: the many objects a
-    report builds would otherwise start full collections, each holding the
+    Automatic collection, paused while the report is made: the many objects
+    a report builds would otherwise start full collections, each holding the
     GIL for a walk of the whole heap (40 ms with 10,000 greenlets). Reference
-    counting frees them once the report is written."""
+    counting frees them once the report is written. It is paused by setting
+    the first threshold to 0, not by gc.disable(): the service's own
+    gc.enable()/gc.disable() meanwhile keeps its effect, the report shows the
+    service's state (facts.SERVICE_GC), and the thresholds are put back
+    unless the service set others meanwhile."""
 
     def __init__(self, lowered_from: float | None = None) -> None:
         self._previous = lowered_from
@@ -365,15 +389,18 @@ class _Hurry:
 
     @contextlib.contextmanager
     def reporting(self) -> Iterator[None]:
-        """The interval lowered and the GC paused, for one report."""
+        """The interval lowered and automatic collection paused, for one report."""
         self.lower()
-        collecting = gc.isenabled()
-        gc.disable()
+        thresholds = gc.get_threshold()
+        facts.SERVICE_GC = (gc.isenabled(), thresholds)
+        gc.set_threshold(0, *thresholds[1:])
+        paused = gc.get_threshold()
         try:
             yield
         finally:
-            if collecting:
-                gc.enable()
+            facts.SERVICE_GC = None
+            if gc.get_threshold() == paused:  # else the service set its own meanwhile
+                gc.set_threshold(*thresholds)
             self.relax()
 
 
