@@ -288,38 +288,108 @@ def processes_data(options: Options) -> dict[str, Any]:
 # -- Configuration -------------------------------------------------------------
 
 
-def _value(value: Any) -> Any:
+def _value(value: Any, secrets: list[str]) -> Any:
+    """A non-secret option's value with credentials masked, and with the
+    value of every secret option (interpolated into it by $name) as ***."""
+    value = redact.redact_value(value)
     if isinstance(value, str):
-        return redact.redact(value)
-    if isinstance(value, list | tuple):
-        return [_value(item) for item in value]
+        for secret in secrets:
+            value = value.replace(secret, redact.MASK)
+        return value
+    if isinstance(value, list):
+        return [_value(item, secrets) for item in value]
     if isinstance(value, dict):
-        return {key: _value(item) for key, item in value.items()}
+        return {key: _value(item, secrets) for key, item in value.items()}
     return value
+
+
+def _strings(value: Any) -> list[str]:
+    """The texts a value may show as inside another one's."""
+    if value is None or isinstance(value, bool):
+        return []
+    if isinstance(value, list | tuple):
+        return [text for item in value for text in _strings(item)]
+    if isinstance(value, dict):
+        return [text for item in value.values() for text in _strings(item)]
+    try:
+        text = value if isinstance(value, str) else str(value)
+    except Exception:  # a value that cannot be made text cannot leak as text
+        return []
+    return [text]
+
+
+def _raw_strings(conf: Any, opt: Any, group: str | None) -> list[str]:
+    """What oslo.config holds for an option before converting it (from the
+    files, the command line, the environment, a default or an override), so
+    that a secret that does not convert still cannot leak through another
+    option's text. Reads oslo.config's internals, guarded: a version where they
+    differ only finds less."""
+    found: list[str] = []
+    readers: list[Callable[[], Any]] = [
+        lambda: opt._get_from_namespace(conf._namespace, group)[0],
+        lambda: conf._env_driver.get(group, opt.name, opt)[0] if conf._use_env else None,
+        lambda: opt.default,
+        lambda: conf._get_opt_info(opt.dest, group).get("override"),
+        lambda: conf._get_opt_info(opt.dest, group).get("default"),
+    ]
+    for read in readers:
+        try:
+            raw = read()
+        except Exception:
+            continue
+        if isinstance(raw, str | list | tuple | dict | int | float):
+            found += _strings(raw)
+    return found
 
 
 def configuration_data(conf: Any) -> dict[str, dict[str, Any]]:
     """Every option of every registered group; secret ones as ***, and
-    credentials inside other values masked."""
+    credentials inside other values masked. Nothing of a secret option's
+    value appears: one that cannot be read is *** and an error naming only
+    the exception's type and the option, its value (and whatever part of it
+    oslo.config quotes, as its $-interpolation does) is masked wherever
+    another option shows it, and when the configuration has secrets, the
+    text of an interpolation error is not shown."""
     if conf is None:
         return {}
-    out: dict[str, dict[str, Any]] = {}
-
-    def options_of(registry: Mapping[str, Any], group: str | None) -> dict[str, Any]:
-        values = {}
+    groups = [(None, "default", conf._opts)]
+    groups += [(name, name, conf._groups[name]._opts) for name in sorted(conf._groups)]
+    read: list[tuple[str | None, str, str, Any, Any, BaseException | None]] = []
+    secrets: set[str] = set()
+    for group, title, registry in groups:
         for name in sorted(registry):
             opt = registry[name]["opt"]
+            value: Any = None
+            failed: BaseException | None = None
             try:
                 value = conf[group][name] if group else conf[name]
-            except Exception as error:  # an unset required option, a bad template
-                values[name] = f"<{type(error).__name__}: {error}>"
-                continue
-            values[name] = "***" if getattr(opt, "secret", False) else _value(value)
-        return values
+            except Exception as error:  # an unset required option, a bad value or template
+                failed = error
+            if getattr(opt, "secret", False):
+                secrets.update(_strings(value))
+                secrets.update(_raw_strings(conf, opt, group))
+            read.append((group, title, name, opt, value, failed))
+    # Longest first; texts shorter than 4 characters would mask half the report.
+    hidden = sorted((text for text in secrets if len(text) >= 4), key=len, reverse=True)
 
-    out["default"] = options_of(conf._opts, None)
-    for group_name in sorted(conf._groups):
-        out[group_name] = options_of(conf._groups[group_name]._opts, group_name)
+    out: dict[str, dict[str, Any]] = {title: {} for _, title, _ in groups}
+    for group, title, name, opt, value, failed in read:
+        kind = type(failed).__name__
+        if getattr(opt, "secret", False):
+            out[title][name] = (redact.MASK if failed is None else
+                                f"{redact.MASK} <{kind}: secret option {name} could not be read>")
+        elif failed is None:
+            out[title][name] = _value(value, hidden)
+        elif secrets and (kind == "TemplateSubstitutionError"
+                          or any("$" in raw for raw in _raw_strings(conf, opt, group))):
+            out[title][name] = (f"<{kind}: option {name} could not be read"
+                                " (text not shown: it may quote a secret)>")
+        else:
+            try:
+                message = f"<{kind}: {failed}>"
+            except Exception:  # an exception whose __str__ raises
+                message = f"<{kind}>"
+            out[title][name] = _value(message, hidden)
     return out
 
 
