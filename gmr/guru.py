@@ -92,18 +92,37 @@ class TextGuruMeditation:
 
         return cfg.CONF
 
+    #: The lines already said about bad option values: each is said once.
+    _said: set[str] = set()
+
     @classmethod
     def _option(cls, name: str, default: Any) -> Any:
+        """The value of [oslo_reports] name, or default. The one place where
+        a value an option does not accept (one oslo.config refuses, or one
+        outside gmr_opts.RANGES) becomes one line on stderr, naming the
+        option, the value and the default used: the service and its reports
+        go on with the default."""
         conf = cls._settings.conf
         if conf is None:
             return default
         try:
-            return getattr(conf.oslo_reports, name)
+            value = getattr(conf.oslo_reports, name)
         except ValueError as error:  # a bad value in the configuration file
-            watcher.error_line(f"[oslo_reports] {name}: {error}; using {default!r}")
+            cls._say_once(f"[oslo_reports] {name}: {error}; using {default!r}")
             return default
         except Exception:  # not registered, or not parsed yet
             return default
+        reason = gmr_opts.out_of_range(name, value)
+        if reason is not None:
+            cls._say_once(f"[oslo_reports] {name}: {value!r} is {reason}; using {default!r}")
+            return default
+        return value
+
+    @classmethod
+    def _say_once(cls, line: str) -> None:
+        if line not in cls._said:
+            cls._said.add(line)
+            watcher.error_line(line)
 
     @classmethod
     def _render(cls, captured: snapshot.Snapshot, version: Any, conf: Any, form: str) -> str:
@@ -139,8 +158,14 @@ class TextGuruMeditation:
                 gmr_opts.set_defaults(conf)
             except Exception:  # registered already with other defaults: keep them
                 pass
-        settings.log_dir = log_dir or cls._option("log_dir", None)
-        settings.service_name = service_name or settings.service_name or program_name()
+        directory = log_dir or cls._option("log_dir", None)
+        # Resolved once: a later os.chdir of the service does not move its reports.
+        settings.log_dir = os.path.abspath(directory) if directory else None
+        wanted = service_name or settings.service_name or program_name()
+        settings.service_name = sinks.safe_name(wanted)
+        if settings.service_name != wanted:
+            watcher.error_line(f"service_name {wanted!r} cannot name a file in log_dir: "
+                               f"reports are named {settings.service_name!r}")
         settings.setup_pid = os.getpid()
 
         if cls._watcher is None:

@@ -4,6 +4,7 @@ meaning, and gmr's own, each defaulting to what oslo.reports does."""
 from __future__ import annotations
 
 import copy
+import math
 from typing import Any
 
 from oslo_config import cfg
@@ -12,6 +13,35 @@ GROUP = "oslo_reports"
 
 #: The report formats: the oslo.reports text, JSON, JSON on one line.
 FORMATS = ("text", "json", "json-compact")
+
+#: The values each numeric option accepts, bounds included (None: no upper
+#: bound). gmr checks them itself, when it reads an option, rather than
+#: through oslo.config's min and max: a value out of range then gives one
+#: line on stderr that names the option, the value and the default used
+#: (oslo.config's error names neither), and the same check holds when the
+#: application registered oslo.reports' own declaration of an option.
+RANGES: dict[str, tuple[float, float | None]] = {
+    "file_event_handler_interval": (0.01, 3600.0),
+    "watchdog_timeout": (0.0, 3600.0),
+    "max_stack_depth": (0, None),
+    "max_reports": (0, None),
+    "max_bytes": (0, None),
+}
+
+
+def out_of_range(name: str, value: Any) -> str | None:
+    """Why value is not one option name accepts (None: it is, or the option
+    has no range)."""
+    if name not in RANGES or value is None:
+        return None
+    low, high = RANGES[name]
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        return "not a number"
+    if math.isnan(number) or number < low or (high is not None and number > high):
+        return f"outside {low:g}..{high:g}" if high is not None else f"below {low:g}"
+    return None
 
 _options = [
     cfg.StrOpt("log_dir", help="Path to a log directory where to create a file"),
@@ -22,10 +52,11 @@ _options = [
         "application is running as a WSGI application it is recommended to use this "
         "instead of signals.",
     ),
-    cfg.IntOpt(
+    cfg.FloatOpt(
         "file_event_handler_interval",
         default=1,
-        help="How many seconds to wait between polls when file_event_handler is set",
+        help="How many seconds to wait between polls when file_event_handler is set "
+        "(0.01 to 3600; a value outside gives one line on stderr and the default)",
     ),
     cfg.StrOpt(
         "format",
@@ -43,22 +74,22 @@ _options = [
     cfg.IntOpt(
         "max_stack_depth",
         default=0,
-        min=0,
         help="Past this many frames, keep a stack's outermost and innermost frames and say "
-        "how many are omitted. 0 shows every frame.",
+        "how many are omitted. 0 shows every frame. Negative: the default, said on stderr.",
     ),
     cfg.FloatOpt(
         "watchdog_timeout",
         default=1.0,
-        min=0.0,
         help="When the GIL has not come this many seconds after a trigger (a C call holds "
-        "it), write a degraded report without it first. 0 disables.",
+        "it), write a degraded report without it first. 0 disables. 0 to 3600; a value "
+        "outside gives one line on stderr and the default.",
     ),
-    cfg.IntOpt("max_reports", default=0, min=0,
-               help="Keep at most this many reports in log_dir, oldest deleted first. 0: all."),
-    cfg.IntOpt("max_bytes", default=0, min=0,
+    cfg.IntOpt("max_reports", default=0,
+               help="Keep at most this many reports in log_dir, oldest deleted first. 0: all. "
+               "Negative: the default, said on stderr."),
+    cfg.IntOpt("max_bytes", default=0,
                help="Keep at most this many bytes of reports in log_dir, oldest deleted "
-               "first. 0: no limit."),
+               "first. 0: no limit. Negative: the default, said on stderr."),
     cfg.ListOpt("environment_allowlist", default=[],
                 help="Environment variables the report may show. None by default."),
 ]

@@ -8,8 +8,36 @@ runs in the watcher's real OS thread.
 
 from __future__ import annotations
 
+import os
+
 from gmr import _originals, retention
 from gmr._impl import files
+
+#: The longest service name, in bytes of UTF-8, that a report file name
+#: carries: with the stamp, a pid and a ".N" it stays well inside a file
+#: name's 255 bytes, temporary name included.
+MAX_NAME_BYTES = 128
+
+
+def safe_name(service_name: str) -> str:
+    """service_name as one file name that stays in log_dir: every path
+    separator, NUL, control character and character that UTF-8 cannot
+    encode becomes "_", as does each leading ".", and it is cut to
+    MAX_NAME_BYTES. Any other name is kept as it is; an empty one is "_"."""
+    separators = {"/", "\\", os.sep, os.altsep or "/"}
+    chars = []
+    for char in service_name:
+        code = ord(char)
+        if char in separators or code < 0x20 or code == 0x7F or 0xD800 <= code <= 0xDFFF:
+            chars.append("_")
+        else:
+            chars.append(char)
+    name = "".join(chars)
+    stripped = name.lstrip(".")
+    name = "_" * (len(name) - len(stripped)) + stripped
+    while len(name.encode()) > MAX_NAME_BYTES:
+        name = name[:-1]
+    return name or "_"
 
 
 def to_stderr(text: str) -> None:
@@ -26,7 +54,8 @@ def to_file(directory: str, service_name: str, text: str, pid_suffix: str = "",
     # Not fsynced: the link makes the file appear whole, and a running
     # machine writes it back; an fsync would make the report wait for every
     # dirty page of the file system (seconds on a busy disk).
+    service_name = safe_name(service_name)
     final = files.publish(directory, service_name, pid_suffix, text.encode(errors="replace"))
-    if max_reports or max_bytes:
-        retention.prune(directory, service_name, max_reports, max_bytes)
+    if max_reports > 0 or max_bytes > 0:
+        retention.prune(directory, service_name, max_reports, max_bytes, keep=final)
     return final
