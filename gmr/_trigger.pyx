@@ -1,6 +1,7 @@
 # cython: language_level=3
-"""The trigger: the C signal handler, the wait on the self-pipe without the
-GIL, the switch interval lowered before the GIL is taken back, and the
+"""The trigger: the C signal handler, the channel the watcher waits on
+without the GIL (a semaphore: no descriptor the service could close or
+reuse), the switch interval lowered before the GIL is taken back, and the
 watchdog, a C thread that never takes the GIL (gmr/_watchdog.h).
 
 It reads no CPython internals: where the interpreter keeps its switch
@@ -10,18 +11,25 @@ the typed boundary; gmr/_trigger_py.py is the pure twin.
 
 from cpython.bytes cimport PyBytes_FromStringAndSize
 from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_IsValid
-from libc.errno cimport EINTR, errno
+from libc.errno cimport errno
+from libc.stdlib cimport free, malloc
 from libc.string cimport strerror
-from posix.unistd cimport read
 
 IMPLEMENTATION = "compiled"
 
 cdef extern from "_trigger.h":
-    int gmr_arm(int signum, int write_fd) nogil
+    ctypedef struct gmr_channel:
+        pass
+    int gmr_channel_open(gmr_channel *channel)
+    void gmr_channel_close(gmr_channel *channel)
+    void gmr_channel_post(gmr_channel *channel, int kind)
+    int gmr_channel_wait(gmr_channel *channel, int timeout_ms) nogil
+    size_t gmr_channel_take(gmr_channel *channel, char *out, size_t size) nogil
+    int gmr_kind(char byte)
+    int gmr_arm(int signum, gmr_channel *channel) nogil
     int gmr_disarm(int signum) nogil
     int gmr_is_armed(int signum) nogil
     unsigned long gmr_signal_count() nogil
-    int gmr_wait_readable(int fd, int timeout_ms) nogil
     void gmr_use_switch_interval(unsigned long *interval)
     void gmr_lower_switch_interval(unsigned long microseconds) nogil
     unsigned long gmr_take_interval_before()
@@ -45,12 +53,83 @@ cdef _raise_errno(int error, str what):
 
 
 # ---------------------------------------------------------------------------
+# The channel: what wakes the watcher, with no descriptor to lose
+# ---------------------------------------------------------------------------
+
+# Every channel the handler was ever pointed at: a handler running in another
+# thread may still post to one after it is replaced, so none is ever freed.
+cdef list _armed = []
+
+
+cdef class Channel:
+    """What wakes one watcher: a semaphore in gmr's own memory, and a count
+    of each kind of wake-up (b"S" signal, b"A" API, b"Q" quit, b"W" wake)."""
+
+    cdef gmr_channel *channel
+
+    def __cinit__(self):
+        cdef int error
+        self.channel = <gmr_channel *>malloc(sizeof(gmr_channel))
+        if self.channel == NULL:
+            raise MemoryError()
+        error = gmr_channel_open(self.channel)
+        if error:
+            free(self.channel)
+            self.channel = NULL
+            _raise_errno(error, "cannot make the trigger channel")
+
+    def __dealloc__(self):
+        if self.channel != NULL:
+            gmr_channel_close(self.channel)
+            free(self.channel)
+
+    def post(self, bytes kinds):
+        """Wake the watcher, once for each byte (a kind) of kinds."""
+        for byte in kinds:
+            gmr_channel_post(self.channel, gmr_kind(byte))
+
+    def wait(self, timeout, switch_interval=0.0):
+        """Wait until something is posted or timeout seconds pass (None: for
+        ever), without the GIL: what was posted since the last wait, one byte
+        each, or b"" when the timeout passed first. With switch_interval
+        (seconds), a wake-up lowers the interpreter's switch interval to it
+        before the GIL is taken back, so that a busy thread lets go of it at
+        once; lowered_switch_interval() tells what it was."""
+        cdef int timeout_ms = -1 if timeout is None else max(0, <int>(timeout * 1000))
+        cdef unsigned long prompt_us = max(0, <long>(switch_interval * 1e6))
+        cdef char buffer[4096]
+        cdef size_t got = 0
+        cdef int woken, error = 0
+        with nogil:
+            woken = gmr_channel_wait(self.channel, timeout_ms)
+            if woken == 1:
+                gmr_lower_switch_interval(prompt_us)
+                got = gmr_channel_take(self.channel, buffer, sizeof(buffer))
+                # From here until the GIL is ours, the watchdog times the wait.
+                gmr_wd_waiting(1)
+            elif woken < 0:
+                error = errno
+        if woken == 1:
+            gmr_wd_waiting(0)
+        if woken < 0:
+            _raise_errno(error, "cannot wait for triggers")
+        return PyBytes_FromStringAndSize(buffer, got) if woken == 1 else b""
+
+    def close(self):
+        """Nothing more to wait for (the memory stays while a handler may post)."""
+        return None
+
+
+# ---------------------------------------------------------------------------
 # Signal handler
 # ---------------------------------------------------------------------------
 
-def arm(int signum, int write_fd):
-    """Install the C handler for signum; each signal writes one byte to write_fd."""
-    cdef int error = gmr_arm(signum, write_fd)
+def arm(int signum, Channel channel):
+    """Install the C handler for signum; each signal posts to channel."""
+    cdef int error
+    if not any(known is channel for known in _armed):
+        _armed.append(channel)
+    error = gmr_arm(signum, channel.channel)
     if error:
         _raise_errno(error, f"cannot install the handler for signal {signum}")
 
@@ -64,7 +143,7 @@ def disarm(int signum):
 
 def quiet(int signum):
     """At exit: nothing to do. The C handler stays, and only writes a byte to
-    a pipe nobody reads; the interpreter's finalization leaves it alone."""
+    a channel nobody waits on; the interpreter's finalization leaves it alone."""
     return None
 
 
@@ -91,38 +170,6 @@ def use_switch_interval(cell):
         gmr_use_switch_interval(<unsigned long *>PyCapsule_GetPointer(cell, b"gmr.switch_interval"))
     else:
         raise TypeError("not a switch interval cell")
-
-
-def read_trigger(int fd, timeout, switch_interval=0.0):
-    """Wait until the pipe fd has bytes or timeout seconds pass (None: for
-    ever), and read them, all without the GIL: the bytes, or b"" when the
-    timeout passed first. With switch_interval (seconds), bytes lower the
-    interpreter's switch interval to it before the GIL is taken back, so
-    that a busy thread lets go of it at once; lowered_switch_interval()
-    tells what it was."""
-    cdef int timeout_ms = -1 if timeout is None else max(0, <int>(timeout * 1000))
-    cdef unsigned long prompt_us = max(0, <long>(switch_interval * 1e6))
-    cdef char buffer[4096]
-    cdef Py_ssize_t got = 0
-    cdef int ready, error = 0
-    with nogil:
-        ready = gmr_wait_readable(fd, timeout_ms)
-        if ready == 1:
-            gmr_lower_switch_interval(prompt_us)
-            while True:
-                got = read(fd, buffer, sizeof(buffer))
-                if got >= 0 or errno != EINTR:
-                    break
-            error = errno if got < 0 else 0
-            # From here until the GIL is ours, the watchdog times the wait.
-            gmr_wd_waiting(1)
-        elif ready < 0:
-            error = errno
-    if ready == 1:
-        gmr_wd_waiting(0)
-    if ready < 0 or got < 0:
-        _raise_errno(error, "cannot read the trigger pipe")
-    return PyBytes_FromStringAndSize(buffer, got) if ready == 1 else b""
 
 
 def lowered_switch_interval():

@@ -1,5 +1,8 @@
 """The pure-Python twin of gmr._trigger: the same names, built on
-``signal.signal`` and a pipe read through Python.
+``signal.signal`` and a pipe read through Python. The pipe is kept out of
+the low descriptor numbers and checked before each use (a service may close
+every descriptor it did not open, and reuse the numbers): one it no longer
+owns is never written or read, and is made anew.
 
 What it cannot do as well: its signal handler is a Python one, so it runs only
 when the main thread executes bytecode (a main thread blocked in C delays the
@@ -11,8 +14,11 @@ switch interval without the GIL.
 from __future__ import annotations
 
 import _thread
+import fcntl
 import os
+import resource
 import signal
+import time
 from types import FrameType
 from typing import Any
 
@@ -25,35 +31,129 @@ IMPLEMENTATION = "pure"
 # ---------------------------------------------------------------------------
 
 _signals = 0
-_write_fd = -1
+_armed: Channel | None = None
 _armed_pid = 0
 _previous: dict[int, Any] = {}
-# The unpatched os.write, looked up once by arm(). The handler must not look
-# it up itself: that goes through the import system, whose module locks are
-# not re-entrant, and a second signal arriving while the handler holds one
-# runs the handler again inside it: the main thread deadlocked on a burst.
+# The unpatched os.write and os.fstat, looked up once by arm(). The handler
+# must not look them up itself: that goes through the import system, whose
+# module locks are not re-entrant, and a second signal arriving while the
+# handler holds one runs the handler again inside it: the main thread
+# deadlocked on a burst.
 _write: Any = os.write
+_fstat: Any = os.fstat
+
+#: Seconds between the checks a waiting watcher makes that it still owns its
+#: pipe (a signal whose handler found the pipe gone is answered then).
+_CHECK_EVERY = 5.0
+
+
+def _identity(fd: int) -> tuple[int, int] | None:
+    try:
+        status = _fstat(fd)
+    except OSError:
+        return None
+    return status.st_dev, status.st_ino
+
+
+def _high(fd: int) -> int:
+    """fd moved out of the low numbers a service reuses first (close-on-exec)."""
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    floor = 512 if soft == resource.RLIM_INFINITY else min(512, soft // 2)
+    try:
+        moved = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, floor)
+    except OSError:
+        return fd
+    os.close(fd)
+    return moved
+
+
+class Channel:
+    """What wakes one watcher: a pipe of its own, checked before each use."""
+
+    __slots__ = ("_read", "_write", "_pipe", "_lost")
+
+    def __init__(self) -> None:
+        self._open()
+
+    def _open(self) -> None:
+        read_fd, write_fd = os.pipe()
+        self._read, self._write = _high(read_fd), _high(write_fd)
+        os.set_blocking(self._write, False)
+        self._pipe = _identity(self._read)
+        # A signal whose handler found the pipe lost: answered by the watcher.
+        self._lost = False
+
+    def _owns(self, fd: int) -> bool:
+        return self._pipe is not None and _identity(fd) == self._pipe
+
+    def _reopen(self) -> None:
+        for fd in (self._read, self._write):
+            if self._owns(fd):
+                os.close(fd)
+        self._open()
+
+    def post(self, kinds: bytes) -> None:
+        if not self._owns(self._write):
+            self._reopen()
+        try:
+            _write(self._write, kinds)
+        except OSError:
+            pass  # full: the watcher is awake already
+
+    def _post_from_handler(self, kinds: bytes) -> None:
+        """In the signal handler: write only to a pipe still ours, never make one."""
+        if not self._owns(self._write):
+            self._lost = True
+            return
+        try:
+            _write(self._write, kinds)
+        except OSError:
+            pass  # full: a report is already pending
+
+    def wait(self, timeout: float | None, switch_interval: float = 0.0) -> bytes:
+        # Python cannot touch the switch interval without the GIL: the watcher
+        # lowers it once it has the GIL back.
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            if self._lost or not self._owns(self._read):
+                lost_signal = self._lost
+                self._reopen()
+                if lost_signal:
+                    return b"S"
+            left = _CHECK_EVERY if deadline is None else deadline - time.monotonic()
+            try:
+                ready = _originals.select([self._read], max(0.0, min(left, _CHECK_EVERY)))
+            except OSError:
+                continue  # closed under us: made anew above
+            if ready and self._owns(self._read):
+                data: bytes = _originals.read(self._read, 4096)
+                return data
+            if deadline is not None and time.monotonic() >= deadline:
+                return b""
+
+    def close(self) -> None:
+        for fd in (self._read, self._write):
+            if self._owns(fd):
+                os.close(fd)
+        self._pipe = None
 
 
 def _handler(signum: int, frame: FrameType | None) -> None:
     global _signals
     _signals += 1
-    if _write_fd >= 0 and os.getpid() == _armed_pid:
-        try:
-            _write(_write_fd, b"S")
-        except BlockingIOError:
-            pass  # the pipe is full: a report is already pending
-        except OSError:
-            pass
+    channel = _armed
+    if channel is not None and os.getpid() == _armed_pid:
+        channel._post_from_handler(b"S")
     previous = _previous.get(signum)
     if callable(previous):
         previous(signum, frame)
 
 
-def arm(signum: int, write_fd: int) -> None:
-    global _write_fd, _armed_pid, _write
+def arm(signum: int, channel: Channel) -> None:
+    global _armed, _armed_pid, _write, _fstat
     _write = _originals.original("os", "write")
-    _write_fd = write_fd
+    _fstat = _originals.original("os", "fstat")
+    _armed = channel
     _armed_pid = os.getpid()
     current = signal.getsignal(signum)
     if current is _handler:
@@ -83,14 +183,6 @@ def is_armed(signum: int) -> bool:
 
 def signal_count() -> int:
     return _signals
-
-
-def read_trigger(fd: int, timeout: float | None, switch_interval: float = 0.0) -> bytes:
-    # Python cannot touch the switch interval without the GIL: the watcher
-    # lowers it once it has the GIL back.
-    if not _originals.select([fd], timeout):
-        return b""
-    return _originals.read(fd, 4096)
 
 
 def lowered_switch_interval() -> float | None:

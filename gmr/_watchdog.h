@@ -38,6 +38,11 @@ static long long gmr_wd_waiting_since = 0;
 /* The real-time signal faulthandler is registered on, and its descriptor. */
 static int gmr_wd_signal = 0;
 static int gmr_wd_fd = -1;
+/* What that descriptor was when it was given (st_dev, st_ino): the service
+ * may close it and reuse the number, and gmr never dup2()s over a file that
+ * is not its own. */
+static dev_t gmr_wd_fd_dev = 0;
+static ino_t gmr_wd_fd_ino = 0;
 /* Where the full report would go: a directory, or "" for stderr. */
 static char gmr_wd_directory[PATH_MAX];
 static char gmr_wd_prefix[256];
@@ -55,6 +60,18 @@ static void
 gmr_wd_write(int fd, const char *text)
 {
     (void)gmr_write_all(fd, text, strlen(text));
+}
+
+/* 1 when fd is still the file gmr gave faulthandler (/dev/null between
+ * reports), by identity; the number alone proves nothing. */
+static int
+gmr_wd_owns(int fd)
+{
+    struct stat status;
+    if (fd < 0 || fstat(fd, &status) != 0) {
+        return 0;
+    }
+    return status.st_dev == gmr_wd_fd_dev && status.st_ino == gmr_wd_fd_ino;
 }
 
 /* Write one degraded report. Called in the watchdog thread, mutex not held. */
@@ -90,16 +107,19 @@ gmr_wd_dump(long long waited_ns, int signum, int target_fd)
              "follows once the GIL is free.\n\n",
              waited_ns / 1000000LL);
     gmr_wd_write(fd, header);
-    if (dup2(fd, target_fd) >= 0) {
+    if (!gmr_wd_owns(target_fd)) {
+        gmr_wd_write(fd, "faulthandler's descriptor was closed by the service: no stacks here.\n");
+    }
+    else if (dup2(fd, target_fd) >= 0) {
         /* faulthandler's handler runs here, synchronously, and writes to target_fd. */
         pthread_kill(pthread_self(), signum);
+        devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+        if (devnull >= 0) {
+            dup2(devnull, target_fd);
+            close(devnull);
+        }
     }
     gmr_wd_write(fd, "\n==== end of degraded report ====\n");
-    devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
-    if (devnull >= 0) {
-        dup2(devnull, target_fd);
-        close(devnull);
-    }
     if (to_file) {
         fsync(fd);
         close(fd);
@@ -163,6 +183,13 @@ gmr_wd_start(long long limit_ns, int signum, int fd)
     gmr_wd_limit_ns = limit_ns;
     gmr_wd_signal = signum;
     gmr_wd_fd = fd;
+    {
+        struct stat status;
+        if (fstat(fd, &status) == 0) {
+            gmr_wd_fd_dev = status.st_dev;
+            gmr_wd_fd_ino = status.st_ino;
+        }
+    }
     if (!gmr_wd_running) {
         pthread_condattr_t attributes;
         sigset_t all, previous;

@@ -1,9 +1,10 @@
 """The watcher: a real OS thread that waits for triggers and captures.
 
-Triggers reach it through a self-pipe: the C signal handler writes b"S",
-``request()`` writes b"A". The file trigger is a modification-time check the
-watcher makes every ``interval`` seconds while it waits. It waits in poll()
-without the GIL, drains whatever burst has arrived, captures once, and hands
+Triggers reach it through its channel (gmr/_trigger.h: a semaphore, no
+descriptor the service could close or reuse): the C signal handler posts
+b"S", ``request()`` b"A". The file trigger is a modification-time check the
+watcher makes every ``interval`` seconds while it waits. It waits without
+the GIL, takes whatever burst has arrived, captures once, and hands
 the snapshot to its callback, all in its own thread, concurrently with the
 service.
 
@@ -113,17 +114,23 @@ class Watcher:
         _watchers.add(self)
 
     def _fresh_process_state(self) -> None:
-        """The pipe, locks and thread of this process (after a fork, the
-        child's own: it must not read its parent's pipe)."""
-        self._read_fd, self._write_fd = os.pipe()  # both close-on-exec
-        os.set_blocking(self._write_fd, False)
+        """The channel, locks and thread of this process (after a fork, the
+        child's own: it must not wait on its parent's channel)."""
+        # What wakes this watcher: no descriptor on the compiled trigger, a
+        # pipe checked before each use on the pure one (see gmr/_trigger.h).
+        # A forked child's copy of its parent's is closed (the pure twin's
+        # descriptors are the child's own copies).
+        previous: trigger.Channel | None = getattr(self, "_channel", None)
+        if previous is not None:
+            previous.close()
+        self._channel = trigger.Channel()
         self._signal_count = trigger.signal_count()
         self._lock = _originals.allocate_lock()
         self._done = _originals.allocate_lock()
         self._waiting = _originals.allocate_lock()
         self._last_report = -1e9
         self.ident: int | None = None
-        #: The process this watcher's pipe and thread belong to.
+        #: The process this watcher's channel and thread belong to.
         self.pid = os.getpid()
 
     # -- configuration, from any thread --------------------------------------
@@ -147,7 +154,7 @@ class Watcher:
 
     def arm(self, signum: int) -> None:
         """Install the C signal handler for signum, pointed at this watcher."""
-        trigger.arm(signum, self._write_fd)
+        trigger.arm(signum, self._channel)
         self._signals.add(int(signum))
 
     def disarm(self, signum: int) -> None:
@@ -165,7 +172,7 @@ class Watcher:
         return sorted(signum for signum in self._signals if not trigger.is_armed(signum))
 
     def rearm(self) -> None:
-        """Make this process's own watcher again: a new pipe, the handlers
+        """Make this process's own watcher again: a new channel, the handlers
         pointed at it for this pid, a new thread, a new watchdog. Run in a
         forked child by os.register_at_fork, and by gmr.rearm() for servers
         that fork without running those hooks. Also re-installs a handler
@@ -175,7 +182,7 @@ class Watcher:
             self._watchdog = None
         self._fresh_process_state()
         for signum in self._signals:
-            trigger.arm(signum, self._write_fd)
+            trigger.arm(signum, self._channel)
         if self._file is not None:
             self._file = FileTrigger(self._file.path, self._file.interval)
         if self._watchdog_config is not None:
@@ -231,7 +238,7 @@ class Watcher:
         """Stop the watcher; returns whether it ended within timeout. With
         disarm=False the handlers stay: at exit, restoring SIG_DFL would let
         a late SIGUSR2 kill the exiting process, while gmr's handler only
-        writes a byte to a pipe that nobody reads any more."""
+        posts to a channel that nobody waits on any more."""
         self.disable_watchdog()
         for signum in list(self._signals):
             try:
@@ -251,10 +258,7 @@ class Watcher:
         return ended
 
     def _wake(self, byte: bytes) -> None:
-        try:
-            _originals.write(self._write_fd, byte)
-        except BlockingIOError:
-            pass  # the pipe is full: the watcher is awake already
+        self._channel.post(byte)
 
     # -- the thread ----------------------------------------------------------
 
@@ -282,7 +286,7 @@ class Watcher:
                 self._waiting.release()
             # A trigger lowers the switch interval before this thread takes
             # the GIL back (see _Hurry): the report starts at once.
-            data = trigger.read_trigger(self._read_fd, timeout, REPORT_SWITCH_INTERVAL)
+            data = self._channel.wait(timeout, REPORT_SWITCH_INTERVAL)
             lowered_from = trigger.lowered_switch_interval()
         except OSError as error:
             _Hurry(lowered_from).relax()
@@ -314,7 +318,7 @@ class Watcher:
     def _drain(self) -> int:
         """How many triggers arrived meanwhile; they join the coming report."""
         extra = 0
-        while data := trigger.read_trigger(self._read_fd, 0):
+        while data := self._channel.wait(0):
             extra += data.count(_API)
             if _QUIT in data:
                 self._wake(_QUIT)  # seen again on the next wait, after this report

@@ -36,7 +36,7 @@ def test_twins_share_names(core) -> None:  # type: ignore[no-untyped-def]
     pure = twin("py")
     for name in ("IMPLEMENTATION", "GREENLET_NOT_STARTED", "GREENLET_SUSPENDED",
                  "GREENLET_RUNNING", "GREENLET_DEAD", "arm", "disarm", "is_armed",
-                 "signal_count", "read_trigger", "lowered_switch_interval", "capture",
+                 "signal_count", "Channel", "lowered_switch_interval", "capture",
                  "RawCapture", "read_files", "list_dirs", "publish", "layout_problem",
                  "switch_interval_cell", "use_switch_interval"):
         assert hasattr(core, name), name

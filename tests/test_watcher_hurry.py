@@ -34,10 +34,10 @@ def test_a_trigger_lowers_the_interval_before_the_gil_is_taken_back(
         core: ModuleType, service_interval: float) -> None:
     """The compiled core lowers it while it still waits without the GIL,
     and says from what, once; the pure twin cannot, and says None."""
-    read_fd, write_fd = os.pipe()
+    channel = core.Channel()
     try:
-        os.write(write_fd, b"SA")
-        assert core.read_trigger(read_fd, 1.0, watcher.REPORT_SWITCH_INTERVAL) == b"SA"
+        channel.post(b"SA")
+        assert channel.wait(1.0, watcher.REPORT_SWITCH_INTERVAL) == b"SA"
         if core.IMPLEMENTATION == "compiled":
             assert sys.getswitchinterval() == pytest.approx(watcher.REPORT_SWITCH_INTERVAL)
             assert core.lowered_switch_interval() == pytest.approx(service_interval)
@@ -46,12 +46,11 @@ def test_a_trigger_lowers_the_interval_before_the_gil_is_taken_back(
         assert core.lowered_switch_interval() is None
         # Nothing to read: nothing lowered.
         sys.setswitchinterval(service_interval)
-        assert core.read_trigger(read_fd, 0.01, watcher.REPORT_SWITCH_INTERVAL) == b""
+        assert channel.wait(0.01, watcher.REPORT_SWITCH_INTERVAL) == b""
         assert sys.getswitchinterval() == service_interval
         assert core.lowered_switch_interval() is None
     finally:
-        os.close(read_fd)
-        os.close(write_fd)
+        channel.close()
 
 
 def started(on_snapshot, min_interval: float = 0.0) -> watcher.Watcher:  # type: ignore[no-untyped-def]
