@@ -65,3 +65,8 @@ def write_all(fd: int, data: bytes) -> None:
 def select(rlist: list[int], timeout: float | None) -> list[int]:
     ready, _, _ = original("select", "select")(rlist, [], [], timeout)
     return list(ready)
+
+
+def select_writable(wlist: list[int], timeout: float | None) -> list[int]:
+    _, ready, _ = original("select", "select")([], wlist, [], timeout)
+    return list(ready)

@@ -56,10 +56,11 @@ gmr_wd_now(void)
     return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-static void
+/* 0, or an errno (a full disk: ENOSPC; past RLIMIT_FSIZE: EFBIG). */
+static int
 gmr_wd_write(int fd, const char *text)
 {
-    (void)gmr_write_all(fd, text, strlen(text));
+    return gmr_write_all(fd, text, strlen(text));
 }
 
 /* 1 when fd is still the file gmr gave faulthandler (/dev/null between
@@ -81,7 +82,7 @@ gmr_wd_dump(long long waited_ns, int signum, int target_fd)
     char base[PATH_MAX + 512], temporary[PATH_MAX + 600], final[PATH_MAX + 600];
     char header[PATH_MAX + 512];
     int fd = 2, to_file = gmr_wd_directory[0] != '\0';
-    int devnull;
+    int devnull, error = 0;
 
     if (to_file) {
         /* Named and published as every report is (gmr/_publish.h). */
@@ -90,10 +91,11 @@ gmr_wd_dump(long long waited_ns, int signum, int target_fd)
             fd = gmr_publish_begin(base, temporary, sizeof(temporary));
         }
         if (fd < 0) {
+            /* errno, not strerror(): strerror is not thread-safe. */
             snprintf(header, sizeof(header),
-                     "gmr: cannot write a degraded report in %s: %s\n", gmr_wd_directory,
-                     strerror(errno));
-            gmr_wd_write(2, header);
+                     "gmr: cannot write a degraded report in %s: errno %d\n", gmr_wd_directory,
+                     errno);
+            (void)gmr_wd_write(2, header);
             fd = 2;
             to_file = 0;
         }
@@ -106,9 +108,11 @@ gmr_wd_dump(long long waited_ns, int signum, int target_fd)
              "These stacks were read without the GIL (faulthandler); the full report\n"
              "follows once the GIL is free.\n\n",
              waited_ns / 1000000LL);
-    gmr_wd_write(fd, header);
+    error = gmr_wd_write(fd, header);
     if (!gmr_wd_owns(target_fd)) {
-        gmr_wd_write(fd, "faulthandler's descriptor was closed by the service: no stacks here.\n");
+        error = error ? error
+                      : gmr_wd_write(fd, "faulthandler's descriptor was closed by the service: "
+                                         "no stacks here.\n");
     }
     else if (dup2(fd, target_fd) >= 0) {
         /* faulthandler's handler runs here, synchronously, and writes to target_fd. */
@@ -119,11 +123,27 @@ gmr_wd_dump(long long waited_ns, int signum, int target_fd)
             close(devnull);
         }
     }
-    gmr_wd_write(fd, "\n==== end of degraded report ====\n");
+    /* faulthandler's own writes are not seen here; a short one leaves the
+     * file short of room, and the end line (or fsync) then fails too. */
+    error = error ? error : gmr_wd_write(fd, "\n==== end of degraded report ====\n");
     if (to_file) {
-        fsync(fd);
-        close(fd);
-        gmr_publish_finish(temporary, base, final, sizeof(final));
+        if (fsync(fd) != 0 && error == 0) {
+            error = errno;
+        }
+        if (close(fd) != 0 && error == 0 && errno != EINTR) {
+            error = errno;
+        }
+        if (error) {
+            /* A report is whole or not published. */
+            unlink(temporary);
+            snprintf(header, sizeof(header),
+                     "gmr: degraded report not written in %s: errno %d\n", gmr_wd_directory,
+                     error);
+            (void)gmr_wd_write(2, header);
+        }
+        else {
+            gmr_publish_finish(temporary, base, final, sizeof(final));
+        }
     }
 }
 

@@ -218,7 +218,10 @@ class TextGuruMeditation:
         form = str(cls._option("format", "text") or "text")
         text = cls._render(captured, settings.version, cls._conf(), form)
         if not settings.log_dir:
-            sinks.to_stderr(text)
+            try:
+                sinks.to_stderr(text)
+            except OSError as error:
+                watcher.error_line(f"report to stderr: {error.strerror or error}")
             return
         suffix = f".{captured.pid}" if captured.pid != settings.setup_pid else ""
         try:

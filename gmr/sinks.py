@@ -8,7 +8,9 @@ runs in the watcher's real OS thread.
 
 from __future__ import annotations
 
+import errno
 import os
+import time
 
 from gmr import _originals, retention
 from gmr._impl import files
@@ -40,9 +42,28 @@ def safe_name(service_name: str) -> str:
     return name or "_"
 
 
+#: Seconds stderr may stay full (a non-blocking pipe nobody reads) before a
+#: report to it is given up, with one line that says how much went out.
+STDERR_PATIENCE = 30.0
+
+
 def to_stderr(text: str) -> None:
-    """The whole report in as few writes as the pipe or terminal takes."""
-    _originals.write_all(2, text.encode(errors="replace"))
+    """The whole report in as few writes as the pipe or terminal takes. A
+    non-blocking stderr that is full (EAGAIN) is waited for, not cut: raises
+    OSError saying how much was written when it stays full too long."""
+    data = memoryview(text.encode(errors="replace"))
+    written, deadline = 0, None
+    while written < len(data):
+        try:
+            written += _originals.write(2, data[written:])
+            deadline = None
+        except BlockingIOError:
+            if deadline is None:
+                deadline = time.monotonic() + STDERR_PATIENCE
+            left = deadline - time.monotonic()
+            if left <= 0 or not _originals.select_writable([2], left):
+                raise OSError(errno.EAGAIN, f"stderr stayed full for {STDERR_PATIENCE:g} s: "
+                              f"report cut at {written} of {len(data)} bytes") from None
 
 
 def to_file(directory: str, service_name: str, text: str, pid_suffix: str = "",

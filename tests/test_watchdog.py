@@ -47,3 +47,23 @@ def test_degraded_report_while_a_c_call_holds_the_gil(service, twin_env, tmp_pat
     assert code == 0, stderr
     assert any(line.startswith("captured main-at=") for line in stdout.splitlines())
     assert arrived < 2.5
+
+
+def test_a_degraded_report_cut_short_is_not_published(service, twin_env,
+                                                      tmp_path: Path) -> None:
+    """Files limited to 600 bytes (a disk that fills up): the degraded report
+    cannot be written whole, so it never gets a report's name; one line says
+    so, and the full report still comes once the GIL is free."""
+    if twin_env["GMR_TEST_TWIN"] == "py":
+        pytest.skip("the pure twin has no watchdog")
+    svc = service("watchdog_stuck.py", str(tmp_path), "2", "600")
+    assert svc.wait_for_line("watchdog").split()[1] == "True"
+    svc.ready()
+    svc.wait_for_line("blocking")
+    time.sleep(0.2)  # the main thread is now inside the C call, holding the GIL
+    svc.kill()
+    code, stdout, stderr = svc.finish(20)
+    assert code == 0, stderr
+    assert "gmr: degraded report not written in" in stderr
+    assert not list(tmp_path.iterdir()), "a cut degraded report was published"
+    assert any(line.startswith("captured main-at=") for line in stdout.splitlines())

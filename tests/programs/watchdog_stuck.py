@@ -11,6 +11,13 @@ from gmr import snapshot, watcher
 
 directory = sys.argv[1] if len(sys.argv) > 1 and sys.argv[1] != "-" else None
 hold_seconds = int(sys.argv[2]) if len(sys.argv) > 2 else 3
+if len(sys.argv) > 3:
+    # Files of at most this many bytes, as a full disk would allow: a write
+    # past it fails with EFBIG (SIGXFSZ ignored, as it would kill us).
+    import resource
+
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (int(sys.argv[3]), resource.RLIM_INFINITY))
 
 
 def say(line: str) -> None:
