@@ -408,11 +408,57 @@ def warm_up(conf: Any) -> None:
 # -- Registered sections and the whole report ------------------------------------
 
 
+def failure(error: BaseException) -> str:
+    """The one line saying why a section could not be built or rendered:
+    the exception's type and text (its text may itself fail to be made)."""
+    try:
+        reason = _text(error)
+    except Exception as inner:  # an exception whose __str__ raises
+        reason = f"<its text failed: {type(inner).__name__}>"
+    return f"section failed: {type(error).__name__}: {reason}"
+
+
+def _text(value: Any) -> str:
+    """str() of a value the application made, as an exact str (a str
+    subclass's own methods are not called again later, by a renderer)."""
+    return str.__str__(value) if isinstance(value, str) else str.__str__(str(value))
+
+
+def plain(value: Any) -> Any:
+    """A registered section's value as plain data (dicts with str keys,
+    lists, exact str, int, float, bool, None; any other object as its str()),
+    made while the section's guard is on: whatever the application's
+    __str__, __iter__, items() or properties raise, or an int past
+    sys.set_int_max_str_digits, is that section's one-line error, and the
+    renderers never call code the application owns."""
+    if value is None or value is True or value is False:
+        return value
+    if isinstance(value, str):
+        return str.__str__(value)
+    if isinstance(value, Mapping):
+        return {_text(key): plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [plain(item) for item in value]
+    if isinstance(value, float):
+        return float.__float__(value)
+    if isinstance(value, int):
+        value = int.__int__(value)
+        if value.bit_length() > 2000:  # might pass sys.get_int_max_str_digits()
+            int.__repr__(value)  # ValueError if it does
+        return value
+    return _text(value)  # any object, oslo.reports models included
+
+
 def _guard(kind: str, title: str, build: Callable[[], Any]) -> Section:
     try:
-        return Section(title, kind, build())
+        title = _text(title)
     except Exception as error:
-        return Section(title, kind, None, f"section failed: {type(error).__name__}: {error}")
+        title = f"<title failed: {type(error).__name__}>"
+    try:
+        data = build()
+        return Section(title, kind, plain(data) if kind == "custom" else data)
+    except Exception as error:
+        return Section(title, kind, None, failure(error))
 
 
 def header_data(captured: snapshot.Snapshot, displaced: list[int]) -> dict[str, Any]:
