@@ -19,8 +19,8 @@ pytestmark = [pytest.mark.compiled_only, pytest.mark.timeout(300)]
 # What Cython adds to every module and cdef class; not part of the contract.
 CYTHON_EXTRAS = r"""
 gmr\._\w+\.__test__
-gmr\._walker\.__reduce_cython__
-gmr\._walker\.__setstate_cython__
+gmr\._(walker|trigger)\.__reduce_cython__
+gmr\._(walker|trigger)\.__setstate_cython__
 """
 
 

@@ -4,7 +4,6 @@ with GMR_NO_EXTENSIONS=1)."""
 
 from __future__ import annotations
 
-import os
 import sys
 import threading
 import time
