@@ -4,6 +4,11 @@ Sends the trigger (SIGUSR2 by default, or touches the trigger file), waits for
 the new report in the service's log directory (or for it to appear in the file
 its stderr goes to), prints the report's path (or, from stderr, the report),
 and exits non-zero with one clear line when no report comes in time.
+
+It never sends a signal a process has not armed gmr for (its default action
+may end the process): the process must catch that signal (SigCgt in
+/proc/PID/status) and run gmr's watcher thread ("gmr-watcher"), unless
+--force. It never follows a symbolic link at the trigger file's path.
 """
 
 from __future__ import annotations
@@ -12,13 +17,19 @@ import argparse
 import json
 import os
 import signal
+import stat
 import sys
 import time
 from pathlib import Path
 
+from gmr.render import WIDTH, banner
 from gmr.retention import MARK
 
-BANNER = "Guru Meditation"
+#: The first lines of a text report, as gmr writes them.
+START = f"{banner('Guru Meditation')}\n{'|' * WIDTH}\n"
+#: The thread gmr's watcher runs in, by its kernel name.
+WATCHER_THREAD = "gmr-watcher"
+POLL = 0.02
 
 
 class Failure(Exception):
@@ -63,14 +74,114 @@ def refuse_gunicorn_master(pid: int) -> None:
                   "upgrade: give the pid of a worker")
 
 
+def signal_number(text: str) -> int | None:
+    """The signal text names (SIGUSR2, usr2, 12), or None when it names none."""
+    valid = {int(one) for one in signal.valid_signals()}
+    word = text.strip()
+    if word.isdigit():
+        number = int(word)
+        return number if number in valid else None
+    name = word.upper()
+    member = signal.Signals.__members__.get(name if name.startswith("SIG") else "SIG" + name)
+    return int(member) if member is not None and int(member) in valid else None
+
+
+def _signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
+
+
+def _mask(status: str, field: str) -> int:
+    for line in status.splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split(":", 1)[1].strip(), 16)
+    return 0
+
+
+def _watcher_running(pid: int) -> bool:
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return False
+    for task in tasks:
+        try:
+            comm = Path(f"/proc/{pid}/task/{task}/comm").read_text().strip()
+        except OSError:
+            continue  # that thread has just ended
+        if comm == WATCHER_THREAD:
+            return True
+    return False
+
+
+def _default_action(signum: int, name: str) -> str:
+    """What signum does to a process that neither catches nor ignores it."""
+    if signum in (signal.SIGCHLD, signal.SIGCONT, signal.SIGURG, signal.SIGWINCH):
+        return ""
+    if signum in (signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU):
+        return f" ({name} would stop it)"
+    return f" ({name} would end it)"
+
+
+def refuse_without_gmr(pid: int, signum: int) -> None:
+    """Refuse (Failure) to send signum to a process that has not armed gmr for
+    it: it must catch the signal (SigCgt in /proc/PID/status) and run gmr's
+    watcher thread. Otherwise the signal may end it, or reach a handler that
+    is not gmr's."""
+    name = _signal_name(signum)
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError as error:
+        raise Failure(f"no process {pid}") from error
+    except OSError as error:
+        raise Failure(f"cannot tell whether process {pid} has set up gmr: /proc/{pid}/status: "
+                      f"{error.strerror} (--force sends {name} anyway)") from error
+    bit = 1 << (signum - 1)
+    caught = bool(_mask(status, "SigCgt") & bit)
+    ignored = bool(_mask(status, "SigIgn") & bit)
+    watcher = _watcher_running(pid)
+    if caught and watcher:
+        return
+    handling = f"ignores {name}" if ignored else f"does not catch {name}"
+    if not caught and not watcher:
+        reason = (f"has not set up gmr: it {handling} and has no {WATCHER_THREAD} thread"
+                  + ("" if ignored else _default_action(signum, name)))
+    elif not caught:
+        reason = (f"runs gmr but {handling} (gmr may watch a trigger file or another "
+                  "signal: see --trigger-file and --signal)")
+    else:
+        reason = (f"catches {name} but has no {WATCHER_THREAD} thread: the handler is not "
+                  "gmr's")
+    raise Failure(f"process {pid} {reason}; --force sends {name} anyway")
+
+
+def touch_trigger(path: Path) -> None:
+    """Touch the trigger file without following a symbolic link at its path
+    (O_NOFOLLOW: one planted there after a check is refused as well), and
+    only a regular file."""
+    flags = os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags, 0o666)
+    except OSError as error:
+        if os.path.islink(path):
+            raise Failure(f"the trigger file {path} is a symbolic link (to "
+                          f"{os.readlink(path)}): gmr does not follow it; give the file the "
+                          "service watches itself") from error
+        raise Failure(f"cannot touch the trigger file {path}: {error.strerror}") from error
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise Failure(f"the trigger file {path} is not a regular file")
+        os.utime(fd)
+    except OSError as error:
+        raise Failure(f"cannot touch the trigger file {path}: {error.strerror}") from error
+    finally:
+        os.close(fd)
+
+
 def trigger(pid: int, signum: int, trigger_file: Path | None) -> None:
     if trigger_file is not None:
-        try:
-            trigger_file.touch()
-            os.utime(trigger_file)
-        except OSError as error:
-            raise Failure(f"cannot touch the trigger file {trigger_file}: "
-                          f"{error.strerror}") from error
+        touch_trigger(trigger_file)
         return
     try:
         os.kill(pid, signum)
@@ -91,25 +202,133 @@ def wait_for_file(directory: Path, before: set[Path], timeout: float) -> Path:
     raise Failure(f"no new report in {directory} within {timeout:g} s")
 
 
-def wait_for_stderr(path: Path, offset: int, timeout: float) -> str:
-    """The report written to a stderr file after offset: it is written in one
-    piece, so once the banner is there and the file stops growing, it is whole."""
+# -- a report among the lines a service logs to its stderr file -----------------
+
+
+def _is_banner(lines: list[str], index: int) -> bool:
+    return (index + 2 < len(lines) and lines[index] == "=" * WIDTH
+            and lines[index + 2] == "=" * WIDTH and len(lines[index + 1]) == WIDTH
+            and lines[index + 1].startswith("====") and lines[index + 1].endswith("===="))
+
+
+def _configuration_end(lines: list[str], index: int) -> int | None:
+    """The line after the Configuration section whose body starts at index,
+    as gmr writes it (a blank line, then per group "name: ", its "  key =
+    value" lines and a blank line; or one "gmr: ..." error line); None when
+    the lines read so far end inside a group."""
+    if index >= len(lines):
+        return None
+    if lines[index].startswith("gmr: "):
+        return index + 1
+    if lines[index] != "":
+        return index
+    index += 1
+    while index < len(lines):
+        group = lines[index]
+        if not group.endswith(": ") or group[:1] in ("", " "):
+            return index
+        after = index + 1
+        while after < len(lines) and lines[after].startswith("  ") and " = " in lines[after]:
+            after += 1
+        if after == len(lines):
+            return None
+        if lines[after] != "":
+            return index  # not one of gmr's groups: the report ended before it
+        index = after + 1
+    return index  # the end of what is there: whole once the file is quiet
+
+
+def _text_report(text: str, start: int, quiet: bool, bound: int) -> str | None:
+    """The text report that starts at start: its sections are framed by
+    banners that nothing else can write (gmr escapes every foreign line that
+    would start with "="); the last one is gmr's own Configuration, whose
+    lines it can tell from any log line after it. After a section the
+    application registered, the report ends where the data read up to bound
+    (or the quiet file) ends."""
+    complete = text[start:text.rfind("\n") + 1]
+    lines = complete.split("\n")[:-1]
+    last_title, body = "", 0
+    index = 0
+    while index < len(lines):
+        if _is_banner(lines, index):
+            last_title, body = lines[index + 1][4:-4].strip(), index + 3
+            index += 3
+        else:
+            index += 1
+    if last_title == "Configuration":
+        end = _configuration_end(lines, body)
+        if end is None or (end == len(lines) and not quiet):
+            return None  # more of it, or a line after it, is still to come
+    elif quiet:
+        end = len(lines)
+    elif bound > start:
+        end = text[start:bound].count("\n")
+        if end <= body:
+            return None
+    else:
+        return None
+    return "".join(line + "\n" for line in lines[:end])
+
+
+def _json_report(text: str, pid: int) -> str | None:
+    decoder = json.JSONDecoder()
+    at = 0
+    while True:
+        at = text.find("{", at)
+        if at < 0:
+            return None
+        if at == 0 or text[at - 1] == "\n":
+            try:
+                document, end = decoder.raw_decode(text, at)
+            except ValueError:
+                document, end = None, at + 1
+            if (isinstance(document, dict) and isinstance(document.get("header"), dict)
+                    and "sections" in document and document["header"].get("pid") == pid):
+                return text[at:end] + "\n"
+        at += 1
+
+
+def find_report(text: str, pid: int, quiet: bool = False, bound: int = -1) -> str | None:
+    """The first report of process pid in text (what a service wrote to its
+    stderr file, log lines before and after included), whole; None while it
+    is not all there. quiet: the file has stopped growing."""
+    at = 0
+    while True:
+        at = text.find(START, at)
+        if at < 0:
+            return _json_report(text, pid)
+        if at == 0 or text[at - 1] == "\n":
+            header_end = text.find("\n\n", at + len(START))
+            if header_end < 0:
+                return None
+            if f"\npid = {pid}\n" in text[at:header_end + 1]:
+                return _text_report(text, at, quiet, bound)
+        at += len(START)
+
+
+def wait_for_stderr(path: Path, offset: int, timeout: float, pid: int) -> str:
+    """The report process pid writes to its stderr file after offset, found
+    among the lines it logs before and after it."""
     deadline = time.monotonic() + timeout
-    last_size = -1
+    data = b""
+    bound = -1
     while time.monotonic() < deadline:
         try:
-            size = path.stat().st_size
+            with path.open("rb") as handle:
+                handle.seek(offset + len(data))
+                new = handle.read()
         except OSError as error:
             raise Failure(f"cannot read {path}: {error.strerror}") from error
-        if size > offset and size == last_size:
-            with path.open("rb") as handle:
-                handle.seek(offset)
-                text = handle.read().decode(errors="replace")
-            start = text.find("=" * 72)
-            if start >= 0 and BANNER in text[start:]:
-                return text[start:]
-        last_size = size
-        time.sleep(0.1)
+        data += new
+        text = data.decode(errors="replace")
+        if bound < 0 and START in text:
+            bound = -2  # seen: the next read bounds a report that ends in a registered section
+        elif bound == -2:
+            bound = len(text)
+        found = find_report(text, pid, quiet=bool(data) and not new, bound=bound)
+        if found is not None:
+            return found
+        time.sleep(POLL)
     raise Failure(f"no report appeared in {path} within {timeout:g} s")
 
 
@@ -119,21 +338,28 @@ def main(argv: list[str] | None = None) -> int:
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--log-dir", type=Path, help="the service's [oslo_reports] log_dir")
     where.add_argument("--stderr-file", type=Path, help="the file the service's stderr goes to")
-    parser.add_argument("--signal", default="SIGUSR2", help="signal to send (default SIGUSR2)")
+    parser.add_argument("--signal", default="SIGUSR2",
+                        help="signal to send: a name (SIGUSR2, USR2) or number (default SIGUSR2)")
     parser.add_argument("--trigger-file", type=Path,
-                        help="touch this file ([oslo_reports] file_event_handler) instead")
+                        help="touch this file ([oslo_reports] file_event_handler) instead; "
+                             "a symbolic link there is refused")
+    parser.add_argument("--force", action="store_true",
+                        help="send the signal even to a process that has not armed gmr for it")
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds to wait (10)")
     parser.add_argument("--json", action="store_true", help="print the (JSON) report itself")
     args = parser.parse_args(argv)
-    name = args.signal.upper()
-    signum = int(getattr(signal, name if name.startswith("SIG") else "SIG" + name, 0))
+    signum = signal_number(args.signal)
+    if signum is None:
+        print(f"gmr: --signal {args.signal!r} is not a signal: give a name (SIGUSR2, USR2) "
+              "or the number of one", file=sys.stderr)
+        return 2
     try:
-        if not signum:
-            raise Failure(f"unknown signal {args.signal}")
+        before = _reports(args.log_dir) if args.log_dir is not None else set()
         if args.trigger_file is None:
             refuse_gunicorn_master(args.pid)
+            if not args.force:
+                refuse_without_gmr(args.pid, signum)
         if args.log_dir is not None:
-            before = _reports(args.log_dir)
             trigger(args.pid, signum, args.trigger_file)
             path = wait_for_file(args.log_dir, before, args.timeout)
             if args.json:
@@ -149,7 +375,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             offset = args.stderr_file.stat().st_size if args.stderr_file.exists() else 0
             trigger(args.pid, signum, args.trigger_file)
-            print(wait_for_stderr(args.stderr_file, offset, args.timeout), end="")
+            print(wait_for_stderr(args.stderr_file, offset, args.timeout, args.pid), end="")
     except Failure as failure:
         print(f"gmr: {failure}", file=sys.stderr)
         return 1
