@@ -275,8 +275,8 @@ def _stacks(entries: list[dict[str, Any]], options: Options) -> list[dict[str, A
 def processes_data(options: Options) -> dict[str, Any]:
     me = os.getpid()
     entries = facts.process_entries([me, *facts.descendants(me)])
-    environment = {name: redact.redact(os.environ[name])
-                   for name in options.environment_allowlist if name in os.environ}
+    environment = redact.redact_environment(
+        {name: os.environ[name] for name in options.environment_allowlist if name in os.environ})
     return {
         "process": entries[0] if entries and entries[0]["pid"] == me else None,
         "children": [entry for entry in entries if entry["pid"] != me],
@@ -415,7 +415,7 @@ def failure(error: BaseException) -> str:
         reason = _text(error)
     except Exception as inner:  # an exception whose __str__ raises
         reason = f"<its text failed: {type(inner).__name__}>"
-    return f"section failed: {type(error).__name__}: {reason}"
+    return f"section failed: {type(error).__name__}: {redact.redact_text(reason)}"
 
 
 def _text(value: Any) -> str:
@@ -451,12 +451,14 @@ def plain(value: Any) -> Any:
 
 def _guard(kind: str, title: str, build: Callable[[], Any]) -> Section:
     try:
-        title = _text(title)
+        title = redact.redact_text(_text(title))
     except Exception as error:
         title = f"<title failed: {type(error).__name__}>"
     try:
         data = build()
-        return Section(title, kind, plain(data) if kind == "custom" else data)
+        if kind == "custom":  # the application's own keys and values may hold credentials
+            data = redact.redact_value(plain(data))
+        return Section(title, kind, data)
     except Exception as error:
         return Section(title, kind, None, failure(error))
 

@@ -105,3 +105,27 @@ def test_a_report_of_a_service_shows_nothing_of_its_bad_secrets(report_service, 
         else:
             assert "mysql://user:***@db.example/nova" in rendered
             assert "https://svc:***@upstream.example/api" in rendered
+
+
+def test_allowed_environment_section_errors_and_section_data_are_masked(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the application hands over (an allow-listed variable, a section's
+    error text and data) is masked as configuration values are."""
+    from gmr import report
+
+    monkeypatch.setenv("PGPASSWORD", "hunter2-env")
+    monkeypatch.setenv("GMR_TEST_DSN", "postgresql://nova:hunter2-dsn@db/nova")
+    options = report.Options(environment_allowlist=("PGPASSWORD", "GMR_TEST_DSN"))
+    environment = str(report.processes_data(options))
+    assert "hunter2" not in environment and "postgresql://nova:***@db/nova" in environment
+
+    def fails() -> None:
+        raise RuntimeError("cannot connect: password=hunter2-error")
+
+    failed = report._guard("custom", "DB password=hunter2-title", fails)
+    assert "hunter2" not in f"{failed.title} {failed.error}"
+    assert failed.error is not None and "RuntimeError" in failed.error
+
+    section = report._guard("custom", "DB", lambda: {"dsn": "mysql://u:hunter2-data@h/db",
+                                                       "password": "hunter2-key"})
+    assert "hunter2" not in str(section.data)
