@@ -287,6 +287,10 @@ def _header(out: list[str], header: Mapping[str, Any]) -> None:
         "capture": header["capture"] + (f" ({header['core_fallback']})"
                                         if header["core_fallback"] else ""),
     }
+    if header.get("frozen_unsearched"):
+        lines["frozen objects"] = (f"{header['frozen_unsearched']} frozen by gc.freeze(), not "
+                                   "searched for greenlets by this walker: frozen greenlets "
+                                   "are not listed")
     if header["displaced_signals"]:
         lines["signal handler"] = ("displaced: the application replaced gmr's handler for "
                                    f"signal(s) {header['displaced_signals']}; "

@@ -10,6 +10,7 @@ line inside itself; the rest of the report is whole.
 from __future__ import annotations
 
 import datetime
+import gc
 import io
 import linecache
 import os
@@ -21,7 +22,7 @@ from types import CodeType
 from typing import Any
 
 from gmr import facts, greenlets, grouping, redact, snapshot, tasks
-from gmr._impl import files
+from gmr._impl import files, walker
 
 #: The JSON schema version of the report (header.reportVersion).
 REPORT_VERSION = 1
@@ -483,6 +484,8 @@ def header_data(captured: snapshot.Snapshot, displaced: list[int]) -> dict[str, 
         "capture": captured.implementation,
         "core_fallback": captured.fallback,
         "displaced_signals": displaced,
+        # What gc.freeze() froze is out of the pure walker's sight: say so.
+        "frozen_unsearched": 0 if walker.SEES_FROZEN else gc.get_freeze_count(),
     }
 
 

@@ -38,3 +38,25 @@ def test_report_shows_and_keeps_the_services_gc_state(twin_env: dict[str, str],
         assert svc.wait_for_line("state") == "state enabled=False thresholds=500,7,9"
     finally:
         svc.cleanup()
+
+
+def test_frozen_objects_the_walker_cannot_search_are_said(twin_env: dict[str, str]) -> None:
+    """After gc.freeze(), the compiled walker still finds frozen greenlets;
+    the pure one cannot, and its report says so in the header."""
+    import subprocess
+
+    code = ("import gc, greenlet, gmr\n"
+            "def park(): greenlet.getcurrent().parent.switch()\n"
+            "kept = [greenlet.greenlet(park) for _ in range(3)]\n"
+            "[g.switch() for g in kept]\n"
+            "gc.freeze()\n"
+            "text = gmr.TextGuruMeditation('1').run()\n"
+            "print([line for line in text.splitlines() if line.startswith('frozen objects')])\n"
+            "print(text.count(':3 in park'))\n")
+    out = subprocess.run([sys.executable, "-c", code], env=twin_env, capture_output=True,
+                         text=True, timeout=60, check=True).stdout.splitlines()
+    if twin_env["GMR_TEST_TWIN"] == "c":
+        assert out == ["[]", "3"]
+    else:
+        assert "not searched for greenlets by this walker" in out[0]
+        assert out[1] == "0"
