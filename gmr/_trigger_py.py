@@ -70,9 +70,14 @@ def _high(fd: int) -> int:
 class Channel:
     """What wakes one watcher: a pipe of its own, checked before each use."""
 
-    __slots__ = ("_read", "_write", "_pipe", "_lost")
+    __slots__ = ("_read", "_write", "_pipe", "_lost", "_select", "_read_bytes")
 
     def __init__(self) -> None:
+        # The unpatched select and read, looked up once, here: a waiting
+        # watcher that looked them up at each check could do it while the
+        # service is half-way through importing eventlet.
+        self._select = _originals.original("select", "select")
+        self._read_bytes = _originals.original("os", "read")
         self._open()
 
     def _open(self) -> None:
@@ -122,11 +127,11 @@ class Channel:
                     return b"S"
             left = _CHECK_EVERY if deadline is None else deadline - time.monotonic()
             try:
-                ready = _originals.select([self._read], max(0.0, min(left, _CHECK_EVERY)))
+                ready, _, _ = self._select([self._read], [], [], max(0.0, min(left, _CHECK_EVERY)))
             except OSError:
                 continue  # closed under us: made anew above
             if ready and self._owns(self._read):
-                data: bytes = _originals.read(self._read, 4096)
+                data: bytes = self._read_bytes(self._read, 4096)
                 return data
             if deadline is not None and time.monotonic() >= deadline:
                 return b""
