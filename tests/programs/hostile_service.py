@@ -36,8 +36,11 @@ exec(compile("def parked(stop):\n    stop.wait()\n",
              "file " + FORGE + TERMINAL.replace("\x00", ""), "exec"),
      namespace)
 parked = namespace["parked"]
-parked.__code__ = parked.__code__.replace(co_name="function " + FORGE,
-                                          co_qualname="function " + FORGE + TERMINAL)
+# co_qualname exists from 3.11; before, the function's name is what shows.
+names = {"co_name": "function " + FORGE + (TERMINAL if sys.version_info < (3, 11) else "")}
+if sys.version_info >= (3, 11):
+    names["co_qualname"] = "function " + FORGE + TERMINAL
+parked.__code__ = parked.__code__.replace(**names)
 threading.Thread(target=parked, args=(stop,), name="exec'd", daemon=True).start()
 
 # A gevent greenlet whose name forges, parked in the hub.
