@@ -130,6 +130,7 @@ class TextGuruMeditation:
             group_stacks=bool(cls._option("group_stacks", False)),
             max_stack_depth=int(cls._option("max_stack_depth", 0) or 0),
             environment_allowlist=tuple(cls._option("environment_allowlist", []) or ()),
+            section_timeout=float(cls._option("section_timeout", 5.0) or 5.0),
         )
         displaced = cls._watcher.displaced() if cls._watcher is not None else []
         model = report.build(captured, version, conf, list(cls._registered), options, displaced)

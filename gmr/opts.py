@@ -23,6 +23,7 @@ FORMATS = ("text", "json", "json-compact")
 RANGES: dict[str, tuple[float, float | None]] = {
     "file_event_handler_interval": (0.01, 3600.0),
     "watchdog_timeout": (0.0, 3600.0),
+    "section_timeout": (0.1, 600.0),
     "max_stack_depth": (0, None),
     "max_reports": (0, None),
     "max_bytes": (0, None),
@@ -83,6 +84,13 @@ _options = [
         help="When the GIL has not come this many seconds after a trigger (a C call holds "
         "it), write a degraded report without it first. 0 disables. 0 to 3600; a value "
         "outside gives one line on stderr and the default.",
+    ),
+    cfg.FloatOpt(
+        "section_timeout",
+        default=5.0,
+        help="Seconds a registered section may take; past them the report goes out without "
+        "its data, its section saying so, and it is not called again until that call "
+        "returns. 0.1 to 600; a value outside gives one line on stderr and the default.",
     ),
     cfg.IntOpt("max_reports", default=0,
                help="Keep at most this many reports in log_dir, oldest deleted first. 0: all. "

@@ -15,13 +15,14 @@ import io
 import linecache
 import os
 import sys
+import time
 import tokenize
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import CodeType
 from typing import Any
 
-from gmr import facts, greenlets, grouping, redact, snapshot, tasks
+from gmr import _originals, facts, greenlets, grouping, redact, snapshot, tasks
 from gmr._impl import files, walker
 
 #: The JSON schema version of the report (header.reportVersion).
@@ -134,6 +135,8 @@ class Options:
     group_stacks: bool = False
     max_stack_depth: int = 0
     environment_allowlist: tuple[str, ...] = ()
+    #: Seconds a registered section may take ([oslo_reports] section_timeout).
+    section_timeout: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -450,11 +453,15 @@ def plain(value: Any) -> Any:
     return _text(value)  # any object, oslo.reports models included
 
 
-def _guard(kind: str, title: str, build: Callable[[], Any]) -> Section:
+def _title(title: str) -> str:
     try:
-        title = redact.redact_text(_text(title))
+        return redact.redact_text(_text(title))
     except Exception as error:
-        title = f"<title failed: {type(error).__name__}>"
+        return f"<title failed: {type(error).__name__}>"
+
+
+def _guard(kind: str, title: str, build: Callable[[], Any]) -> Section:
+    title = _title(title)
     try:
         data = build()
         if kind == "custom":  # the application's own keys and values may hold credentials
@@ -462,6 +469,64 @@ def _guard(kind: str, title: str, build: Callable[[], Any]) -> Section:
         return Section(title, kind, data)
     except Exception as error:
         return Section(title, kind, None, failure(error))
+
+
+class _Limited:
+    """Registered sections, each called with a time limit in a helper real OS
+    thread (started and waited for with the primitives from before
+    eventlet/gevent patching, so a section that blocks on a lock, green or
+    not, blocks only that helper). Past the limit the report goes on without
+    the section's data; while that call has not returned, the section is not
+    called again: its line says so instead."""
+
+    def __init__(self) -> None:
+        self._pid = os.getpid()
+        self._lock = _originals.allocate_lock()
+        #: id(generator) -> (generator, monotonic start) of calls not returned yet.
+        self._running: dict[int, tuple[Callable[[], Any], float]] = {}
+
+    def section(self, title: str, generator: Callable[[], Any], limit: float) -> Section:
+        if self._pid != os.getpid():  # forked: the parent's helpers are not here
+            self._pid, self._lock, self._running = os.getpid(), _originals.allocate_lock(), {}
+        lock, running, key = self._lock, self._running, id(generator)
+        with lock:
+            earlier = running.get(key)
+            if earlier is None:
+                running[key] = (generator, time.monotonic())
+        if earlier is not None:
+            return _unfinished(title, "section not called: its call from an earlier report "
+                               f"has not returned after {time.monotonic() - earlier[1]:.1f} s")
+        done = _originals.allocate_lock()
+        done.acquire()
+        result: list[Section] = []
+
+        def call() -> None:
+            try:
+                result.append(_guard("custom", title, generator))
+            except BaseException as error:  # SystemExit and the like, from the section
+                result.append(_unfinished(title, failure(error)))
+            finally:
+                with lock:
+                    running.pop(key, None)
+                done.release()
+
+        try:
+            _originals.start_new_thread(call, ())
+        except Exception as error:  # no thread to be had: say so, call nothing
+            with lock:
+                running.pop(key, None)
+            return _unfinished(title, failure(error))
+        if done.acquire(True, max(0.0, limit)) and result:
+            return result[0]
+        return _unfinished(title, f"section did not finish within {limit:g} s; "
+                           "the report goes on without it")
+
+
+def _unfinished(title: str, error: str) -> Section:
+    return Section(_title(title), "custom", None, error)
+
+
+_limited = _Limited()
 
 
 def header_data(captured: snapshot.Snapshot, displaced: list[int]) -> dict[str, Any]:
@@ -505,7 +570,7 @@ def build(captured: snapshot.Snapshot, version: Any, conf: Any,
         _guard("configuration", "Configuration", lambda: configuration_data(conf)),
     ]
     for title, generator in registered:
-        sections.append(_guard("custom", title, generator))
+        sections.append(_limited.section(title, generator, options.section_timeout))
     return Report(header_data(captured, displaced or []), sections)
 
 
