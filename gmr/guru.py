@@ -179,6 +179,8 @@ class TextGuruMeditation:
         elif setup_signal and not servers.in_uwsgi():
             cls._watcher.arm(signum or signal.SIGUSR2)
             servers.follow_gunicorn(cls.rearm_signals)
+        cls._watcher.limit_rate(int(cls._option("report_burst", 10)),
+                                float(cls._option("report_interval", 10.0)))
         timeout = float(cls._option("watchdog_timeout", 1.0) or 0)
         if timeout > 0:
             cls._watcher.enable_watchdog(timeout, settings.log_dir, settings.service_name)

@@ -27,6 +27,8 @@ RANGES: dict[str, tuple[float, float | None]] = {
     "max_stack_depth": (0, None),
     "max_reports": (0, None),
     "max_bytes": (0, None),
+    "report_burst": (1, 1000),
+    "report_interval": (0.0, 3600.0),
 }
 
 
@@ -98,6 +100,15 @@ _options = [
     cfg.IntOpt("max_bytes", default=0,
                help="Keep at most this many bytes of reports in log_dir, oldest deleted "
                "first. 0: no limit. Negative: the default, said on stderr."),
+    cfg.IntOpt("report_burst", default=10,
+               help="This many reports may come back to back; after them, at most one each "
+               "report_interval seconds, the triggers meanwhile folded into it (and counted "
+               "in its header). 1 to 1000; a value outside gives one line on stderr and the "
+               "default."),
+    cfg.FloatOpt("report_interval", default=10.0,
+                 help="Past report_burst reports, at most one report each this many seconds. "
+                 "0 lifts the limit. 0 to 3600; a value outside gives one line on stderr and "
+                 "the default."),
     cfg.ListOpt("environment_allowlist", default=[],
                 help="Environment variables the report may show. None by default."),
 ]

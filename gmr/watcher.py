@@ -100,11 +100,15 @@ class Watcher:
     one snapshot per burst of them."""
 
     def __init__(self, on_snapshot: Callable[[snapshot.Snapshot], None],
-                 min_interval: float = 0.5) -> None:
+                 min_interval: float = 0.5, burst: int = 1) -> None:
         self.on_snapshot = on_snapshot
-        #: Triggers closer than this to the last report wait for it to pass
-        #: and are answered together: a storm of signals is a few reports.
+        #: The rate of reports, a token bucket: ``burst`` reports may come
+        #: back to back, then one each ``min_interval`` seconds (the option
+        #: report_interval; 0 lifts the limit). Triggers that come while the
+        #: watcher waits for a token are folded into the report after, and
+        #: counted in its header: a storm of signals is a few reports.
         self.min_interval = min_interval
+        self.burst = burst
         self._signals: set[int] = set()
         self._file: FileTrigger | None = None
         self._watchdog: tuple[int, int] | None = None
@@ -128,7 +132,8 @@ class Watcher:
         self._lock = _originals.allocate_lock()
         self._done = _originals.allocate_lock()
         self._waiting = _originals.allocate_lock()
-        self._last_report = -1e9
+        self._tokens: float | None = None  # None: a full bucket
+        self._refilled = 0.0
         self.ident: int | None = None
         #: The process this watcher's channel and thread belong to.
         self.pid = os.getpid()
@@ -230,6 +235,12 @@ class Watcher:
         os.close(fd)
         self._watchdog = None
 
+    def limit_rate(self, burst: int, interval: float) -> None:
+        """``burst`` reports back to back, then at most one each ``interval``
+        seconds (0: no limit). Takes effect at the next trigger."""
+        self.burst = burst
+        self.min_interval = interval
+
     def request(self) -> None:
         """Ask for a report now (the API trigger)."""
         self._wake(_API)
@@ -305,25 +316,68 @@ class Watcher:
             if not count:
                 return True
             kind = "signal" if signalled else "file" if from_file else "api"
-            wait = self._last_report + self.min_interval - time.monotonic()
-            if wait > 0:
-                # A storm: let it pass, then answer all of it with one report.
+            if self._until_token() > 0:
+                # Out of tokens: wait for the next one, without the GIL, and
+                # answer everything that comes meanwhile with one report.
                 hurry.relax()  # nothing to hurry for while it passes
-                _originals.original("time", "sleep")(wait)
-                count += self._drain()
-            self._last_report = time.monotonic()
+                folded = self._fold(file_trigger)
+                if folded is None:
+                    return False  # stopped while waiting
+                count += folded
+            self._spend_token()
             self._report(kind, count, hurry)
         return True
 
-    def _drain(self) -> int:
-        """How many triggers arrived meanwhile; they join the coming report."""
-        extra = 0
-        while data := self._channel.wait(0):
-            extra += data.count(_API)
+    # -- the rate of reports: a token bucket -------------------------------------
+
+    def _limits(self) -> tuple[float, float]:
+        """(burst, interval), as numbers the bucket can use (an interval of
+        0 or less: no limit)."""
+        return (bounded(self.burst, 1.0, 1e9, 1.0) // 1,
+                bounded(self.min_interval, 0.0, MAX_INTERVAL, 0.0))
+
+    def _refill(self) -> float:
+        """The tokens in the bucket now: one more each interval, at most burst."""
+        burst, interval = self._limits()
+        now = time.monotonic()
+        if interval <= 0 or self._tokens is None:
+            tokens = burst
+        else:
+            tokens = min(burst, self._tokens + (now - self._refilled) / interval)
+        self._tokens, self._refilled = tokens, now
+        return tokens
+
+    def _until_token(self) -> float:
+        """Seconds until the bucket holds a token (0: it does now)."""
+        missing = 1.0 - self._refill()
+        return missing * self._limits()[1] if missing > 1e-9 else 0.0
+
+    def _spend_token(self) -> None:
+        self._refill()
+        if self._tokens is not None:
+            self._tokens = max(0.0, self._tokens - 1.0)
+
+    def _fold(self, file_trigger: FileTrigger | None) -> int | None:
+        """Wait until the bucket holds a token, in the channel's wait (no
+        GIL), counting the triggers that come meanwhile: how many there were,
+        or None when the watcher was stopped meanwhile (it quits at once).
+        Woken by a trigger, the thread pauses a little (without the GIL)
+        before it waits again, so a flood wakes it a few times a second, not
+        once per trigger."""
+        sleep = _originals.original("time", "sleep")
+        folded = 0
+        while (left := self._until_token()) > 0:
+            data = self._channel.wait(left)
             if _QUIT in data:
-                self._wake(_QUIT)  # seen again on the next wait, after this report
-                break
-        return extra + self._new_signals()
+                return None
+            folded += data.count(_API)
+            if data:
+                sleep(min(FOLD_PAUSE, left))
+        # A handler counts a signal before it posts, so none is lost here.
+        folded += self._new_signals()
+        if file_trigger is not None and file_trigger.fired():
+            folded += 1
+        return folded
 
     def _new_signals(self) -> int:
         """Signals the handler has seen since the last time this was asked."""
@@ -341,6 +395,10 @@ class Watcher:
         except Exception as error:  # the service must survive a failed report
             error_line(f"report failed: {type(error).__name__}: {error}")
 
+
+#: While it waits for a token, the watcher wakes at most once per this many
+#: seconds to count the triggers that came (and to see that it was stopped).
+FOLD_PAUSE = 0.05
 
 #: The switch interval while a report is made (seconds).
 REPORT_SWITCH_INTERVAL = 0.0005
