@@ -36,8 +36,12 @@ def test_watcher_is_an_os_thread_and_serves_a_blocked_hub(
     line = svc.wait_for_line("report", blocked + 10)
     report = fields(line)
     late = any(out.startswith("returned") for out in svc.stdout_lines)
-    if trigger == "signal" and library == "gevent" and twin_env["GMR_TEST_TWIN"] == "py":
-        assert report["park"] in ("-", "suspended"), line  # served, perhaps late
+    if trigger == "signal" and twin_env["GMR_TEST_TWIN"] == "py":
+        # The pure twin's handler is a Python one: it runs in the main thread,
+        # and only once that thread runs bytecode. The kernel may deliver the
+        # signal to another thread (the watcher's), leaving the main thread
+        # asleep in the hub's wait: served, perhaps late (the README's limit).
+        assert report["park"] in ("-", "suspended"), line
     else:
         # Served while the main greenlet still waited in its patched sleep.
         assert not late, svc.stdout_lines
