@@ -190,13 +190,6 @@ gmr_complete(gmr_frame *frame, int *broken)
     return NULL;
 }
 
-/* The next older frame a traceback shows (see gmr_complete). */
-static inline gmr_frame *
-gmr_older(gmr_frame *frame, int *broken)
-{
-    return gmr_complete(GMR_OLDER(frame), broken);
-}
-
 /* New reference to the frame's code object (a valid frame). */
 static inline PyObject *
 gmr_frame_code(gmr_frame *frame)
@@ -374,6 +367,15 @@ gmr_layout_problem(char *problem, size_t size)
 
 #elif GMR_WALKER == 2
 #  include "_walker_offsets.h"
+#endif
+
+#if GMR_WALKER
+/* The next older frame a traceback shows (see gmr_complete). */
+static inline gmr_frame *
+gmr_older(gmr_frame *frame, int *broken)
+{
+    return gmr_complete(GMR_OLDER(frame), broken);
+}
 #else /* GMR_WALKER == 0 */
 
 /* No walker: these keep gmr/_walker.pyx compiling; capture() refuses to run. */

@@ -104,12 +104,6 @@ gmr_complete(gmr_frame *frame, int *broken)
     return NULL;
 }
 
-static inline gmr_frame *
-gmr_older(gmr_frame *frame, int *broken)
-{
-    return gmr_complete(GMR_OLDER(frame), broken);
-}
-
 /* New reference. */
 static inline PyObject *
 gmr_frame_code(gmr_frame *frame)

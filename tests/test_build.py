@@ -67,6 +67,15 @@ def test_required_extension_makes_a_failed_build_fatal(tmp_path: Path) -> None:
     assert result.returncode != 0
 
 
+def _built_and_probed(tmp_path: Path, lines: list[str], **env: str) -> list[str]:
+    """The tracked source built with a compiler and env, then the lines of
+    code run against it: what they print, a line each."""
+    source, target = _source_copy(tmp_path), tmp_path / "site"
+    result = _install(source, target, CC=os.environ.get("CC", "cc"), **env)
+    assert result.returncode == 0, result.stderr
+    return _probe(target, tmp_path, "\n".join(lines)).splitlines()
+
+
 def _probe(target: Path, cwd: Path, code: str) -> str:
     """Run code against the copy installed in target (see above for -S)."""
     paths = [str(target), sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]
@@ -82,16 +91,13 @@ def test_a_walker_built_for_another_layout_is_refused(tmp_path: Path) -> None:
     import: a build that expects the frame's `previous` elsewhere is refused,
     the pure walker captures, the trigger and files stay compiled, and the
     report header says why."""
-    source, target = _source_copy(tmp_path), tmp_path / "site"
-    result = _install(source, target, CC=os.environ.get("CC", "cc"), GMR_LAYOUT_SKEW="8")
-    assert result.returncode == 0, result.stderr
-    out = _probe(target, tmp_path, "\n".join([
+    out = _built_and_probed(tmp_path, [
         "import gmr, gmr._impl as i",
         "print(i.walker.IMPLEMENTATION, i.trigger.IMPLEMENTATION, i.files.IMPLEMENTATION)",
         "print(i.FALLBACK)",
         "print([line for line in gmr.TextGuruMeditation('1').run().splitlines()",
         "       if line.strip().startswith('capture =')][0])",
-    ])).splitlines()
+    ], GMR_LAYOUT_SKEW="8")
     assert out[0] == "pure compiled compiled"
     assert out[1].startswith("pure-Python walker on CPython ")
     assert "interpreter_frame.previous" in out[1] and "a longer pause" in out[1]
@@ -105,10 +111,7 @@ def test_the_walker_for_newer_pythons_reads_only_debug_offsets(tmp_path: Path) -
     out as 3.15's), built here on purpose: on 3.15 it checks out and reads
     the same stacks as the pure walker; on 3.13 and 3.14, whose tables are
     laid out otherwise, its check refuses it before it reads a wrong field."""
-    source, target = _source_copy(tmp_path), tmp_path / "site"
-    result = _install(source, target, CC=os.environ.get("CC", "cc"), GMR_WALKER_OFFSETS="1")
-    assert result.returncode == 0, result.stderr
-    out = _probe(target, tmp_path, "\n".join([
+    out = _built_and_probed(tmp_path, [
         "import threading, greenlet, gmr._impl as i, gmr._walker_py as pure",
         "print(i.walker.IMPLEMENTATION, i.FALLBACK)",
         "parked = threading.Event()",
@@ -125,7 +128,7 @@ def test_the_walker_for_newer_pythons_reads_only_debug_offsets(tmp_path: Path) -
         "if i.walker.IMPLEMENTATION == 'compiled':",
         "    print(stacks(i.walker) == stacks(pure))",
         "parked.set(); thread.join()",
-    ])).splitlines()
+    ], GMR_WALKER_OFFSETS="1")
     if sys.version_info[:2] == (3, 15):
         assert out == ["compiled None", "True"]
     else:
