@@ -53,6 +53,19 @@ def list_dirs(paths: list[str]) -> list[list[str] | None]:
     return out
 
 
+def _first_free(base: str) -> int:
+    """As gmr/_publish.h's gmr_first_free: the first suffix above every name
+    of this second still there (a freed lower name is never given again)."""
+    first, misses, attempt = 0, 0, 0
+    while attempt < _MAX_ATTEMPTS and misses < 16:
+        if os.path.lexists(base if attempt == 0 else f"{base}.{attempt}"):
+            first, misses = attempt + 1, 0
+        else:
+            misses += 1
+        attempt += 1
+    return first
+
+
 def publish(directory: str, prefix: str, suffix: str, data: bytes) -> str:
     """As the compiled core's (gmr/_publish.h): data in a hidden temporary
     file, linked to the first free name among base, base.1, ...; a short
@@ -70,7 +83,7 @@ def publish(directory: str, prefix: str, suffix: str, data: bytes) -> str:
             _originals.write_all(fd, data)
         finally:
             os.close(fd)
-        for attempt in range(_MAX_ATTEMPTS):
+        for attempt in range(_first_free(base), _MAX_ATTEMPTS):
             name = base if attempt == 0 else f"{base}.{attempt}"
             try:
                 os.link(temporary, name)  # fails, rather than replace, if it exists

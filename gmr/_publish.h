@@ -92,15 +92,42 @@ gmr_publish_begin(const char *base, char *temporary, size_t size)
     return fd;
 }
 
+/* Misses in a row after which no later name of this second is looked for. */
+#define GMR_GAP 16
+
+/* The first suffix above every name of this second still there: retention
+ * deletes the oldest first, and a freed lower name is never given again
+ * (it would sort as older than the reports after it). 0 when none is. */
+static int
+gmr_first_free(const char *base, char *name, size_t size)
+{
+    int attempt, first = 0, misses = 0;
+    for (attempt = 0; attempt < GMR_MAX_ATTEMPTS && misses < GMR_GAP; attempt++) {
+        int length = attempt == 0 ? snprintf(name, size, "%s", base)
+                                  : snprintf(name, size, "%s.%d", base, attempt);
+        if (length < 0 || (size_t)length >= size) {
+            break;
+        }
+        if (access(name, F_OK) == 0) {
+            first = attempt + 1;
+            misses = 0;
+        }
+        else {
+            misses++;
+        }
+    }
+    return first;
+}
+
 /* Give the temporary file its final name: base, or base.1, base.2, ...,
- * whichever is free (name filled in); the temporary name is removed either
+ * the first free one above every name of this second (name filled in); the temporary name is removed either
  * way. 0, or an errno (EEXIST: every name taken). */
 static int
 gmr_publish_finish(const char *temporary, const char *base, char *name, size_t size)
 {
     int attempt, error = EEXIST;
 
-    for (attempt = 0; attempt < GMR_MAX_ATTEMPTS; attempt++) {
+    for (attempt = gmr_first_free(base, name, size); attempt < GMR_MAX_ATTEMPTS; attempt++) {
         int length = attempt == 0 ? snprintf(name, size, "%s", base)
                                   : snprintf(name, size, "%s.%d", base, attempt);
         if (length < 0 || (size_t)length >= size) {
