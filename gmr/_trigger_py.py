@@ -143,12 +143,23 @@ class Channel:
         self._pipe = None
 
 
+# True while the handler posts: CPython runs a Python handler again at any
+# bytecode boundary inside it, and a flood of signals would nest it until
+# the recursion limit broke the service's main thread. A signal that comes
+# meanwhile is counted; the post under way wakes the watcher for it.
+_posting = False
+
+
 def _handler(signum: int, frame: FrameType | None) -> None:
-    global _signals
+    global _signals, _posting
     _signals += 1
     channel = _armed
-    if channel is not None and os.getpid() == _armed_pid:
-        channel._post_from_handler(b"S")
+    if not _posting and channel is not None and os.getpid() == _armed_pid:
+        _posting = True
+        try:
+            channel._post_from_handler(b"S")
+        finally:
+            _posting = False
     previous = _previous.get(signum)
     if callable(previous):
         previous(signum, frame)
