@@ -39,6 +39,21 @@ def wait_for(predicate: Callable[[], T], timeout: float = 10.0) -> T:
     return predicate()
 
 
+#: The futex system call's number, by machine: a thread blocked in
+#: pthread_mutex_timedlock waits in it.
+FUTEX = {"x86_64": 202, "aarch64": 98}
+
+
+def wait_in_futex(pid: int, tid: int | None = None, timeout: float = 10.0) -> bool:
+    """Wait until thread tid of pid (its main thread by default) is blocked
+    in futex, as /proc/<pid>/task/<tid>/syscall says: a fact, not a sleep."""
+    import platform
+
+    number = str(FUTEX[platform.machine()])
+    syscall = Path(f"/proc/{pid}/task/{tid or pid}/syscall")
+    return bool(wait_for(lambda: syscall.read_text().split()[0] == number, timeout))
+
+
 def reports(directory: Path) -> list[Path]:
     """The complete reports gmr has written in directory, by name."""
     return sorted(p for p in directory.iterdir() if "_gurumeditation_" in p.name

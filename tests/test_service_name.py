@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import next_report, reports, wait_for
+from conftest import FUTEX, next_report, reports, wait_for, wait_in_futex
 from gmr.sinks import MAX_NAME_BYTES, safe_name
 
 pytestmark = pytest.mark.timeout(60)
@@ -78,10 +78,7 @@ def test_a_relative_log_dir_is_resolved_at_set_up(service, tmp_path: Path) -> No
     assert not list((elsewhere / "logs").iterdir())
 
 
-_FUTEX = {"x86_64": 202, "aarch64": 98}
-
-
-@pytest.mark.skipif(platform.machine() not in _FUTEX, reason="futex syscall number unknown")
+@pytest.mark.skipif(platform.machine() not in FUTEX, reason="futex syscall number unknown")
 def test_the_degraded_report_stays_in_log_dir(service, twin_env, tmp_path: Path) -> None:
     if twin_env["GMR_TEST_TWIN"] == "py":
         pytest.skip("the pure twin has no watchdog")
@@ -93,8 +90,7 @@ def test_the_degraded_report_stays_in_log_dir(service, twin_env, tmp_path: Path)
     svc.ready()
     svc.wait_for_line("blocking")
     # The main thread is in the C call (holding the GIL) once it waits in futex.
-    syscall = Path(f"/proc/{svc.pid}/task/{svc.pid}/syscall")
-    assert wait_for(lambda: syscall.read_text().split()[0] == str(_FUTEX[platform.machine()]))
+    assert wait_in_futex(svc.pid)
     svc.kill()
     degraded = wait_for(lambda: [path for path in logs.glob("*_degraded*")
                                  if not path.name.startswith(".")], 4)

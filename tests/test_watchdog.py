@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import wait_for
+from conftest import wait_for, wait_in_futex
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -20,7 +20,7 @@ def test_degraded_report_while_a_c_call_holds_the_gil(service, twin_env, tmp_pat
     has_watchdog = svc.wait_for_line("watchdog").split()[1] == "True"
     svc.ready()
     svc.wait_for_line("blocking")
-    time.sleep(0.2)  # the main thread is now inside the C call, holding the GIL
+    assert wait_in_futex(svc.pid)  # inside the C call, holding the GIL
     sent = time.monotonic()
     svc.kill()
     if twin_env["GMR_TEST_TWIN"] == "py":
@@ -60,7 +60,7 @@ def test_a_degraded_report_cut_short_is_not_published(service, twin_env,
     assert svc.wait_for_line("watchdog").split()[1] == "True"
     svc.ready()
     svc.wait_for_line("blocking")
-    time.sleep(0.2)  # the main thread is now inside the C call, holding the GIL
+    assert wait_in_futex(svc.pid)  # inside the C call, holding the GIL
     svc.kill()
     code, stdout, stderr = svc.finish(20)
     assert code == 0, stderr
