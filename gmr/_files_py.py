@@ -22,7 +22,7 @@ def read_files(paths: list[str], limit: int = 1 << 24,
     out: list[bytes | None] = []
     for path in paths:
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            fd = _originals.open_file(path, os.O_RDONLY | os.O_CLOEXEC)
         except OSError:
             out.append(None)
             continue
@@ -30,7 +30,7 @@ def read_files(paths: list[str], limit: int = 1 << 24,
             chunks = []
             size = 0
             while size < limit:
-                chunk = os.read(fd, min(1 << 16, limit - size))
+                chunk = _originals.read(fd, min(1 << 16, limit - size))
                 if not chunk:
                     break
                 chunks.append(chunk)
@@ -75,7 +75,8 @@ def publish(directory: str, prefix: str, suffix: str, data: bytes) -> str:
     temporary = os.path.join(
         directory, f".{os.path.basename(base)}.{os.getpid()}.{time.monotonic_ns()}.tmp")
     try:
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        fd = _originals.open_file(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC,
+                                  0o600)
     except OSError as error:  # named by its directory, as the compiled twin names it
         raise OSError(error.errno, error.strerror, directory) from None
     try:

@@ -45,6 +45,13 @@ def allocate_lock() -> Any:
     return original("_thread", "allocate_lock")()
 
 
+def open_file(path: str, flags: int, mode: int = 0o777) -> int:
+    """os.open, unpatched: eventlet's tells the calling thread's hub of the
+    new descriptor, making a hub in a thread that has none."""
+    fd: int = original("os", "open")(path, flags, mode)
+    return fd
+
+
 def read(fd: int, size: int) -> bytes:
     data: bytes = original("os", "read")(fd, size)
     return data

@@ -275,13 +275,31 @@ def rlimits() -> dict[str, tuple[int | str, int | str]]:
     return out
 
 
+#: eventlet's thread-local attributes (``hub``, ``Hub``) as the thread that
+#: started gmr's watcher sees them: its hub is the service's. The watcher
+#: reads them there, since eventlet.hubs.get_hub() in the watcher would
+#: make a hub of the watcher's own (an epoll descriptor, a greenlet).
+_eventlet_locals: dict[str, Any] = {}
+
+
+def remember_green_hub() -> None:
+    """Keep the calling thread's eventlet thread-locals (its own dict: a hub
+    it makes later shows up there too). Called where gmr is started."""
+    global _eventlet_locals
+    local = getattr(sys.modules.get("eventlet.hubs"), "_threadlocal", None)
+    try:
+        _eventlet_locals = local.__dict__ if local is not None else {}
+    except AttributeError:
+        _eventlet_locals = {}
+
+
 def green_hub() -> str | None:
     """The green hub in use, if eventlet or gevent has patched this process."""
     patcher = sys.modules.get("eventlet.patcher")
     if patcher is not None and patcher.is_monkey_patched("thread"):
-        hub = sys.modules.get("eventlet.hubs")
-        name = type(hub.get_hub()).__module__ if hub is not None else "?"
-        return f"eventlet ({name})"
+        hub = _eventlet_locals.get("hub")
+        kind = type(hub) if hub is not None else _eventlet_locals.get("Hub")
+        return f"eventlet ({getattr(kind, '__module__', None) or 'no hub yet'})"
     monkey = sys.modules.get("gevent.monkey")
     if monkey is not None and monkey.is_module_patched("threading"):
         gevent = sys.modules["gevent"]

@@ -147,6 +147,7 @@ class Watcher:
         with self._lock:
             if self.ident is not None:
                 return
+            facts.remember_green_hub()
             self._done.acquire()
             self._waiting.acquire()  # released by the thread once it waits
             self.ident = _originals.start_new_thread(self._run, ())
@@ -219,7 +220,7 @@ class Watcher:
         self._watchdog_config = (limit, directory, prefix)
         if self._watchdog is None:
             signum = _spare_realtime_signal()
-            fd = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
+            fd = _originals.open_file(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
             faulthandler.register(signum, file=fd, all_threads=True, chain=False)
             self._watchdog = (signum, fd)
         trigger.set_degraded_target(directory or "", prefix)

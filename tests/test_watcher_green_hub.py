@@ -1,0 +1,63 @@
+"""Under eventlet and gevent, a report makes no hub of its own: the watcher
+reads the hub of the thread that started gmr, and never calls a get_hub()
+that would give the watcher thread a second hub (its own epoll descriptor
+and greenlet), nor a patched call that makes one (eventlet's os.open)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.timeout(60)
+
+PATCH = {
+    "eventlet": "import eventlet; eventlet.monkey_patch(); "
+                "from eventlet import spawn, sleep; from eventlet.hubs.hub import BaseHub as Hub",
+    "gevent": "from gevent import monkey; monkey.patch_all(); "
+              "from gevent import spawn, sleep; from gevent.hub import Hub",
+}
+
+PROGRAM = """
+import gc, json, os
+from gmr import guru
+
+green = [spawn(sleep, 3600) for _ in range(3)]
+sleep(0)
+guru.TextGuruMeditation.setup_autorun("1.0", log_dir=".")
+
+def count():
+    epolls = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            epolls += os.readlink(f"/proc/self/fd/{fd}") == "anon_inode:[eventpoll]"
+        except OSError:
+            pass
+    return [sum(isinstance(o, Hub) for o in gc.get_objects()), epolls]
+
+before = count()
+watcher = guru.TextGuruMeditation._watcher
+watcher.request()  # a report made in the watcher thread, as for a signal
+while watcher.reports == 0:
+    sleep(0.01)
+print(json.dumps([before, count()]), flush=True)
+"""
+
+HUB_LINE = {"eventlet": "green hub = eventlet (eventlet.hubs.epolls)",
+            "gevent": "green hub = gevent "}
+
+
+@pytest.mark.parametrize("library", ["eventlet", "gevent"])
+def test_a_report_makes_no_green_hub(library: str, twin_env: dict[str, str],
+                                     tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-c", PATCH[library] + PROGRAM], env=twin_env,
+                          capture_output=True, text=True, timeout=50, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    before, after = json.loads(done.stdout)
+    assert before == after, done.stdout  # the service's own hub and epoll, no more
+    assert before[0] == 1, done.stdout
+    text = next(tmp_path.glob("*_gurumeditation_*")).read_text()
+    assert HUB_LINE[library] in text, text
