@@ -275,6 +275,21 @@ gmr_is_armed(int signum)
     return gmr_is_ours(&current);
 }
 
+/* 1 when signum has an action other than the default, whoever installed
+ * it (Python, faulthandler, a C library), or cannot be read. */
+static int
+gmr_signal_taken(int signum)
+{
+    struct sigaction current;
+    if (signum <= 0 || signum >= NSIG || sigaction(signum, NULL, &current) != 0) {
+        return 1;
+    }
+    if (current.sa_flags & SA_SIGINFO) {
+        return 1;
+    }
+    return current.sa_handler != SIG_DFL;
+}
+
 static unsigned long
 gmr_signal_count(void)
 {

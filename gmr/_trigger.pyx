@@ -29,6 +29,7 @@ cdef extern from "_trigger.h":
     int gmr_arm(int signum, gmr_channel *channel) nogil
     int gmr_disarm(int signum) nogil
     int gmr_is_armed(int signum) nogil
+    int gmr_signal_taken(int signum) nogil
     unsigned long gmr_signal_count() nogil
     void gmr_use_switch_interval(unsigned long *interval)
     void gmr_lower_switch_interval(unsigned long microseconds) nogil
@@ -150,6 +151,13 @@ def quiet(int signum):
 def is_armed(int signum):
     """Whether gmr's handler is still the installed action for signum."""
     return bool(gmr_is_armed(signum))
+
+
+def signal_taken(int signum):
+    """Whether signum has an action other than the default, read back with
+    sigaction: signal.getsignal() cannot see one installed in C (faulthandler,
+    a C library)."""
+    return bool(gmr_signal_taken(signum))
 
 
 def signal_count():

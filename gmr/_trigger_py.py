@@ -197,6 +197,12 @@ def is_armed(signum: int) -> bool:
     return signal.getsignal(signum) is _handler
 
 
+def signal_taken(signum: int) -> bool:
+    """What Python knows: a handler installed from C since it started (by
+    faulthandler, a C library) is not seen."""
+    return signal.getsignal(signum) != signal.SIG_DFL
+
+
 def signal_count() -> int:
     return _signals
 

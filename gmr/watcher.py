@@ -45,9 +45,11 @@ def error_line(message: str) -> None:
 
 
 def _spare_realtime_signal() -> int:
-    """The highest real-time signal nobody has claimed, for faulthandler."""
+    """The highest real-time signal nobody has claimed, for faulthandler: its
+    action, read back with sigaction, is the default (a handler installed in
+    C, by faulthandler or a library, is not overwritten)."""
     for signum in range(signal.SIGRTMAX - 1, signal.SIGRTMIN, -1):
-        if signal.getsignal(signum) == signal.SIG_DFL:
+        if not trigger.signal_taken(signum):
             return signum
     raise OSError("no spare real-time signal for the watchdog")
 

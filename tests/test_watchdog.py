@@ -67,3 +67,34 @@ def test_a_degraded_report_cut_short_is_not_published(service, twin_env,
     assert "gmr: degraded report not written in" in stderr
     assert not list(tmp_path.iterdir()), "a cut degraded report was published"
     assert any(line.startswith("captured main-at=") for line in stdout.splitlines())
+
+
+SIGNAL_OWNER = """
+import faulthandler, os, signal, sys
+# The service's own dump on the highest spare real-time signal, installed in C:
+# signal.getsignal() still says SIG_DFL for it.
+dump = open(sys.argv[1], "w")
+faulthandler.register(signal.SIGRTMAX - 1, file=dump, all_threads=True)
+from gmr import guru
+guru.TextGuruMeditation.setup_autorun("1.0", log_dir=sys.argv[2])
+print(guru.TextGuruMeditation._watcher._watchdog is not None, flush=True)
+os.kill(os.getpid(), signal.SIGRTMAX - 1)
+print("dumped", flush=True)
+"""
+
+
+def test_the_watchdog_takes_no_signal_in_use(twin_env, tmp_path: Path) -> None:
+    """The watchdog's real-time signal is one whose action is the default,
+    read back with sigaction: a faulthandler registration of the service's
+    own (invisible to signal.getsignal) keeps its signal and its file."""
+    import subprocess
+    import sys
+
+    dump = tmp_path / "dump.txt"
+    done = subprocess.run([sys.executable, "-c", SIGNAL_OWNER, str(dump), str(tmp_path)],
+                          env=twin_env, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    has_watchdog, dumped = done.stdout.split()
+    assert has_watchdog == ("True" if twin_env["GMR_TEST_TWIN"] == "c" else "False")
+    assert dumped == "dumped"
+    assert "Current thread" in dump.read_text() or "Thread 0x" in dump.read_text()
