@@ -160,10 +160,12 @@ def process_entries(pids: list[int]) -> list[dict[str, Any]]:
         return [entry for entry in map(_psutil_entry, pids) if entry is not None]
     names = ("stat", "status", "cmdline")
     me = os.getpid()
-    texts = read_texts((f"/proc/{pid}/{name}" for pid in pids if pid == me for name in names),
-                       own=True)
-    texts.update(read_texts(f"/proc/{pid}/{name}" for pid in pids if pid != me
-                            for name in names))
+    # A command line, even this process's own, is read from the process's
+    # memory under its memory-map lock, which a thread in mmap() or a page
+    # fault can hold for long: never read with the GIL held.
+    texts = read_texts((f"/proc/{me}/{name}" for name in names[:2] if me in pids), own=True)
+    texts.update(read_texts(f"/proc/{pid}/{name}" for pid in pids for name in names
+                            if pid != me or name == "cmdline"))
     out = []
     for pid in pids:
         stat, status, cmdline = (texts[f"/proc/{pid}/{name}"] for name in names)
