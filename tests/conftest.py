@@ -35,23 +35,107 @@ def wait_for(predicate: Callable[[], T], timeout: float = 10.0) -> T:
         value = predicate()
         if value:
             return value
-        time.sleep(0.05)
+        time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
     return predicate()
 
 
-#: The futex system call's number, by machine: a thread blocked in
-#: pthread_mutex_timedlock waits in it.
-FUTEX = {"x86_64": 202, "aarch64": 98}
+#: System call numbers by machine, for the handshakes below: a thread
+#: blocked in one of these shows its number first in
+#: /proc/<pid>/task/<tid>/syscall. futex: pthread_mutex_timedlock, a lock or
+#: condition wait; the others: time.sleep, select(), a blocking read().
+SYSCALLS = {
+    "x86_64": {"read": 0, "poll": 7, "select": 23, "nanosleep": 35, "futex": 202,
+               "clock_nanosleep": 230, "pselect6": 270, "ppoll": 271},
+    "aarch64": {"read": 63, "pselect6": 72, "ppoll": 73, "nanosleep": 101, "futex": 98,
+                "clock_nanosleep": 115},
+}
+#: The futex system call's number, by machine.
+FUTEX = {machine: numbers["futex"] for machine, numbers in SYSCALLS.items()}
+
+#: What time.sleep() and select.select() wait in, by name (the first the
+#: machine knows is used).
+SLEEP_CALLS = ("clock_nanosleep", "nanosleep", "select", "pselect6")
+SELECT_CALLS = ("select", "pselect6", "poll", "ppoll")
+
+
+def in_syscall(pid: int, tid: int | None, names: tuple[str, ...] | str) -> bool:
+    """Whether thread tid of pid (its main thread by default) is blocked in
+    one of the named system calls now."""
+    import platform
+
+    known = SYSCALLS[platform.machine()]
+    wanted = {str(known[name]) for name in ([names] if isinstance(names, str) else names)
+              if name in known}
+    try:
+        first = Path(f"/proc/{pid}/task/{tid or pid}/syscall").read_text().split()[0]
+    except (OSError, IndexError):
+        return False
+    return first in wanted
+
+
+def wait_in_syscall(pid: int, names: tuple[str, ...] | str, tid: int | None = None,
+                    timeout: float = 10.0) -> bool:
+    """Wait until thread tid of pid (its main thread by default) is blocked
+    in one of the named system calls, as /proc/<pid>/task/<tid>/syscall says:
+    a fact, not a sleep."""
+    return bool(wait_for(lambda: in_syscall(pid, tid, names), timeout))
 
 
 def wait_in_futex(pid: int, tid: int | None = None, timeout: float = 10.0) -> bool:
     """Wait until thread tid of pid (its main thread by default) is blocked
-    in futex, as /proc/<pid>/task/<tid>/syscall says: a fact, not a sleep."""
-    import platform
+    in futex (pthread_mutex_timedlock, a lock or a condition)."""
+    return wait_in_syscall(pid, "futex", tid, timeout)
 
-    number = str(FUTEX[platform.machine()])
-    syscall = Path(f"/proc/{pid}/task/{tid or pid}/syscall")
-    return bool(wait_for(lambda: syscall.read_text().split()[0] == number, timeout))
+
+def signal_mask(pid: int, field: str, tid: int | None = None) -> int:
+    """A signal mask of /proc/<pid>/status (or of one thread's status):
+    SigCgt (caught), SigIgn, SigPnd (pending for that thread), ShdPnd
+    (pending for the process)."""
+    where = f"/proc/{pid}/task/{tid}/status" if tid else f"/proc/{pid}/status"
+    for line in Path(where).read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split(":", 1)[1], 16)
+    raise KeyError(field)
+
+
+def catches(pid: int, signum: int) -> bool:
+    """Whether pid has a handler installed for signum."""
+    return bool(signal_mask(pid, "SigCgt") & (1 << (signum - 1)))
+
+
+def pending(pid: int, signum: int) -> bool:
+    """Whether signum waits to be delivered to pid or to any of its threads."""
+    bit = 1 << (signum - 1)
+    if signal_mask(pid, "ShdPnd") & bit:
+        return True
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            if signal_mask(pid, "SigPnd", int(task)) & bit:
+                return True
+        except OSError:
+            continue  # a thread that has just ended
+    return False
+
+
+def thread_ids(pid: int, name: str) -> list[int]:
+    """The threads of pid whose kernel name (comm) is name."""
+    found = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            if Path(f"/proc/{pid}/task/{task}/comm").read_text().strip() == name:
+                found.append(int(task))
+        except OSError:
+            continue  # a thread that has just ended
+    return found
+
+
+def gmr_armed(pid: int, signum: int = signal.SIGUSR2) -> bool:
+    """Whether pid runs gmr's watcher thread and catches signum (what the CLI
+    checks before it signals)."""
+    try:
+        return catches(pid, signum) and bool(thread_ids(pid, "gmr-watcher"))
+    except OSError:
+        return False
 
 
 def reports(directory: Path) -> list[Path]:
@@ -195,6 +279,31 @@ class Service:
                 if remaining <= 0:
                     raise TimeoutError(f"no line {prefix!r} from {self.argv} in {timeout}s; "
                                        f"stdout so far: {self.stdout_lines}")
+                self._changed.wait(remaining)
+
+    def lines(self, prefix: str) -> list[str]:
+        """Every stdout line so far that starts with prefix."""
+        with self._changed:
+            return [line for line in self.stdout_lines if line.startswith(prefix)]
+
+    def wait_for_lines(self, prefix: str, count: int, timeout: float = 30.0) -> list[str]:
+        """Wait until stdout holds at least count lines that start with
+        prefix (in any order with other lines, seen or not by
+        wait_for_line); all of them."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                found = [line for line in self.stdout_lines if line.startswith(prefix)]
+                if len(found) >= count:
+                    return found
+                if not self._readers[0].is_alive():
+                    raise EOFError(f"{self.argv} ended its output (exit {self.process.poll()}) "
+                                   f"with {len(found)} of {count} lines {prefix!r}; "
+                                   f"stdout: {self.stdout_lines}; stderr: {self.stderr_text()}")
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"{len(found)} of {count} lines {prefix!r} from "
+                                       f"{self.argv} in {timeout}s; stdout: {self.stdout_lines}")
                 self._changed.wait(remaining)
 
     def ready(self, timeout: float = 30.0) -> Service:

@@ -19,7 +19,16 @@ after "ready"; argv[2], where given, is how long it blocks, in seconds:
   rawfork    the same with libc's fork (no at-fork hooks: the child keeps
              the parent's handler and pipe)
   idle       sleeps in short steps
-Lines "blocking until=<time.time()>" and "returned" frame a blocking call.
+Lines "blocking until=<time.time()>" and "returned" frame a blocking call
+("blocking" is printed from inside busy_loop itself).
+
+SIGRTMIN asks the watcher for a report through the API, after printing
+"requested signals=<the handler's count of SIGUSR2 so far>": a test's last
+trigger, whose report proves that every earlier one was answered. The kernel
+delivers a pending SIGUSR2 before it (lower numbers first), and CPython runs
+a pending SIGUSR2 Python handler before its own (in order of number).
+The environment's REPORT_BURST and REPORT_INTERVAL set the watcher's rate
+(1 and 0.5 s by default; REPORT_INTERVAL=0 lifts the limit).
 """
 
 import ctypes
@@ -31,6 +40,7 @@ import threading
 import time
 
 from gmr import snapshot, watcher
+from gmr._impl import trigger
 
 mode = sys.argv[1]
 seconds = float(sys.argv[2]) if len(sys.argv) > 2 else 30.0
@@ -63,6 +73,7 @@ def idle(duration: float = 30.0) -> None:
 
 
 def busy_loop(duration: float) -> int:
+    say(f"blocking until={time.time() + duration:.6f}")
     deadline = time.monotonic() + duration
     total = 0
     while time.monotonic() < deadline:
@@ -90,8 +101,17 @@ def block_in_select(duration: float) -> int:
     return len(ready)
 
 
-w = watcher.Watcher(report)
+w = watcher.Watcher(report, min_interval=float(os.environ.get("REPORT_INTERVAL", "0.5")),
+                    burst=int(os.environ.get("REPORT_BURST", "1")))
 w.start()
+
+
+def request(signum: int, frame: object) -> None:
+    say(f"requested signals={trigger.signal_count()}")
+    w.request()
+
+
+signal.signal(signal.SIGRTMIN, request)
 
 if mode == "chain":
     signal.signal(signal.SIGUSR2, python_handler)
@@ -111,7 +131,6 @@ if mode.startswith("disarm-"):
 
 say("ready")
 if mode == "busy":
-    say(f"blocking until={time.time() + seconds:.6f}")
     busy_loop(seconds)
     say("returned")
 elif mode == "sleep":
@@ -138,13 +157,23 @@ elif mode in ("fork", "rawfork"):
         fork = os.fork  # runs the at-fork hooks: the child gets a watcher of its own
     pid = fork()
     if pid == 0:
-        # rawfork: only this thread exists here; the watcher stayed in the parent.
+        # rawfork: only this thread exists here; the watcher stayed in the
+        # parent. A signal a process sends itself is handled before kill()
+        # returns (the pure twin's Python handler at the next bytecode).
         os.kill(os.getpid(), signal.SIGUSR2)
-        time.sleep(1.0)
+        if mode == "fork":  # the child's own watcher answers: wait for it
+            deadline = time.monotonic() + 30
+            while w.reports < 1 and time.monotonic() < deadline:
+                time.sleep(0.01)
         say(f"child {os.getpid()} done")
         os._exit(0)
     os.waitpid(pid, 0)
-    time.sleep(0.5)
+    # The parent's watcher answers an API request: its report (trigger=api,
+    # n=1) shows that it counted no signal of the child's.
+    w.request()
+    deadline = time.monotonic() + 30
+    while w.reports < 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
     say(f"parent reports={w.reports}")
     idle()
 else:

@@ -8,6 +8,9 @@ argv[1] is what the main thread does after "ready":
   storm      send itself 10,000 SIGUSR2, then idle
   churn      start and end threads continuously while idling
   displace   replace gmr's handler with signal.signal, then idle
+
+The environment's REPORT_BURST and REPORT_INTERVAL set the watcher's rate
+(1 and 0.5 s by default; REPORT_INTERVAL=0 lifts the limit).
 """
 
 import os
@@ -29,7 +32,12 @@ def say(line: str) -> None:
     os.write(1, (line + "\n").encode())
 
 
+answered = 0  # the triggers the reports so far have answered
+
+
 def report(captured: snapshot.Snapshot) -> None:
+    global answered
+    answered += captured.coalesced
     main = [t for t in captured.threads if t.is_main]
     frames = main[0].frames if main else ()
     where = frames[-1].function if frames else "-"
@@ -38,7 +46,8 @@ def report(captured: snapshot.Snapshot) -> None:
         f"main-stack={stack}")
 
 
-w = watcher.Watcher(report)
+w = watcher.Watcher(report, min_interval=float(os.environ.get("REPORT_INTERVAL", "0.5")),
+                    burst=int(os.environ.get("REPORT_BURST", "1")))
 w.start()
 w.arm(signal.SIGUSR2)
 
@@ -72,10 +81,15 @@ elif mode == "fork":
     idle()
 elif mode == "storm":
     before = (fds(), tasks())
+    begun = time.monotonic()
     for _ in range(10000):
+        # Sent to itself, unblocked: handled before kill() returns, so the
+        # kernel merges none of them.
         os.kill(os.getpid(), signal.SIGUSR2)
-    say("storm sent")
-    time.sleep(2.0)
+    say(f"storm sent seconds={time.monotonic() - begun:.3f}")
+    deadline = time.monotonic() + 60
+    while answered < 10000 and time.monotonic() < deadline:  # every signal answered
+        time.sleep(0.01)
     say(f"after reports={w.reports} fds={before[0]}->{fds()} tasks={before[1]}->{tasks()}")
     idle()
 elif mode == "churn":
@@ -83,6 +97,7 @@ elif mode == "churn":
     churners = [threading.Thread(target=churn_threads, args=(stop, 8)) for _ in range(2)]
     for thread in churners:
         thread.start()
+    say("churning " + " ".join(str(thread.native_id) for thread in churners))
     idle()
 elif mode == "displace":
     signal.signal(signal.SIGUSR2, lambda *_: say("application handler"))
