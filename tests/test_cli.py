@@ -67,9 +67,12 @@ def test_trigger_file(report_service, twin_env, tmp_path: Path) -> None:
     logs.mkdir()
     trigger = tmp_path / "trigger"
     trigger.touch()
+    # A modification time well in the past, so that the CLI's touch makes a
+    # new one, even on a coarse clock.
+    past = time.time_ns() - 3600 * 10**9
+    os.utime(trigger, ns=(past, past))
     svc = report_service(conf=f"[oslo_reports]\nlog_dir = {logs}\nfile_event_handler = {trigger}"
                               "\nfile_event_handler_interval = 1\n")
-    time.sleep(0.1)  # a new modification time, even on a coarse clock
     result = cli(str(svc.pid), "--log-dir", str(logs), "--trigger-file", str(trigger),
                  "--timeout", "30", env=twin_env)
     assert result.returncode == 0, result.stderr

@@ -1,8 +1,10 @@
 """Thread and process facts, read from this very process."""
 
+import os
 import threading
 import time
 
+from conftest import wait_for, wait_in_futex
 from gmr import facts
 
 
@@ -21,8 +23,11 @@ def test_thread_facts_of_a_sleeping_and_a_spinning_thread() -> None:
     sleeper.start()
     spinner.start()
     ready.wait()
-    time.sleep(0.3)
     try:
+        # The sleeper waits in its lock; the spinner has run long enough for
+        # the kernel to count its CPU time.
+        assert wait_in_futex(os.getpid(), sleeper.native_id)
+        assert wait_for(lambda: (facts.thread_facts(spinner.native_id).cpu_seconds or 0) >= 0.05)
         asleep = facts.thread_facts(sleeper.native_id)
         busy = facts.thread_facts(spinner.native_id)
     finally:
