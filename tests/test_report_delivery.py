@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import stat
 import subprocess
 import sys
@@ -13,12 +14,28 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, reports, wait_for
+from conftest import ROOT, catches, next_report, reports, thread_ids, wait_for
 
 pytestmark = pytest.mark.timeout(120)
 
 BANNER = re.compile(r"^====(.{64})====$", re.MULTILINE)
 GOLDEN = Path(__file__).parent / "golden"
+
+
+def header_trigger(text: str) -> str:
+    """The header's trigger line: "signal", or "signal (N coalesced)"."""
+    found = re.search(r"^trigger = (.*)$", text, re.MULTILINE)
+    assert found, text[:2000]
+    return found.group(1)
+
+
+def voluntary_switches(pid: int, tid: int) -> int:
+    """How many times thread tid of pid has given up the CPU to wait: the
+    watcher does once per check of the trigger file (it waits between
+    checks), and may once more for the GIL."""
+    status = Path(f"/proc/{pid}/task/{tid}/status").read_text()
+    (count,) = re.findall(r"^voluntary_ctxt_switches:\s+(\d+)$", status, re.MULTILINE)
+    return int(count)
 
 
 def titles(text: str) -> list[str]:
@@ -75,40 +92,64 @@ def test_capture_implementation_is_stated(report_service, twin_env, tmp_path: Pa
 
 
 def test_reports_in_the_same_second_never_overwrite(report_service, tmp_path: Path) -> None:
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    svc = report_service("--log-dir", str(logs), "--service-name", "svc")
-    for count in (1, 2, 3):
-        svc.kill()
-        wait_for(lambda count=count: len(reports(logs)) >= count)
-        time.sleep(0.6)  # past the storm interval: each signal its own report
-    found = reports(logs)
-    assert len(found) == 3
-    assert all(p.name.startswith("svc_gurumeditation_") for p in found)
-    assert len({p.name for p in found}) == 3
+    """Several reports within one second: each its own file, named in the
+    order they were written (the stamp, then .1, .2)."""
+    for attempt in range(5):
+        logs = tmp_path / f"logs-{attempt}"
+        logs.mkdir()
+        # No rate limit: each signal its own report.
+        svc = report_service("--log-dir", str(logs), "--service-name", "svc",
+                             conf="[oslo_reports]\nreport_interval = 0\n")
+        # A second has just begun: three reports fit in it, unless the
+        # machine stalls; then the attempt is made again in another second.
+        assert wait_for(lambda: time.time() % 1 < 0.2, 2)
+        made = [next_report(svc, logs).name for _ in range(3)]
+        stamps = {name.split("_gurumeditation_")[1].split(".")[0] for name in made}
+        if len(stamps) == 1:
+            break
+    else:
+        pytest.fail(f"no three reports within one second in five attempts: {made}")
+    (stamp,) = stamps
+    assert made == [f"svc_gurumeditation_{stamp}", f"svc_gurumeditation_{stamp}.1",
+                    f"svc_gurumeditation_{stamp}.2"]
+    assert [path.name for path in reports(logs)] == made  # distinct, and in order
     assert not [p for p in logs.iterdir() if p.name.startswith(".")]
 
 
 def test_setup_autorun_twice_gives_one_report_per_trigger(report_service, tmp_path: Path) -> None:
+    """One watcher, and each signal counted once: two signals, two reports,
+    each answering one signal (so no other report can come)."""
     logs = tmp_path / "logs"
     logs.mkdir()
     svc = report_service("--log-dir", str(logs), "--twice")
-    svc.kill()
-    wait_for(lambda: reports(logs))
-    time.sleep(1.0)
-    assert len(reports(logs)) == 1
+    assert len(thread_ids(svc.pid, "gmr-watcher")) == 1
+    first = next_report(svc, logs)
+    second = next_report(svc, logs)
+    assert reports(logs) == [first, second]
+    assert [header_trigger(path.read_text()) for path in (first, second)] == ["signal"] * 2
+    assert len(thread_ids(svc.pid, "gmr-watcher")) == 1
 
 
 def test_stderr_by_default_in_one_piece(report_service) -> None:
+    """Each report on stderr whole and alone: two signals, two reports, each
+    answering one signal (so no other report can come)."""
     svc = report_service()
+
+    def whole_reports(count: int) -> bool:
+        text = svc.stderr_text()
+        return (text.count("Guru Meditation") == count
+                and text.rstrip().endswith("watchdog_timeout = 1.0"))
+
     svc.kill()
-    wait_for(lambda: "Configuration" in svc.stderr_text() and
-             "    Green Threads    " not in svc.stderr_text()[-200:])
-    time.sleep(0.5)
+    assert wait_for(lambda: whole_reports(1)), svc.stderr_text()[-2000:]
+    svc.kill()
+    assert wait_for(lambda: whole_reports(2)), svc.stderr_text()[-2000:]
     text = svc.stderr_text()
-    assert text.count("Guru Meditation") == 1
+    first, second = text.split("Guru Meditation")[1:]
+    assert [header_trigger(part) for part in (first, second)] == ["signal"] * 2
     assert titles(text)[:6] == ["Guru Meditation", "Package", "Threads", "Green Threads",
                                 "Processes", "Configuration"]
+    assert titles(first)[-1] == "Configuration" and titles(second) == titles(first)
     assert "product = test-product" in text and "version = 9.8.7-1" in text
 
 
@@ -137,31 +178,44 @@ def test_unwritable_log_dir_one_line_and_retry(report_service, tmp_path: Path) -
     assert str(logs) in line[0] and "No such file or directory" in line[0]
     assert svc.alive()
     logs.mkdir()
-    time.sleep(0.6)
-    svc.kill()
+    svc.kill()  # within the burst: answered at once
     assert wait_for(lambda: reports(logs))
 
 
 def test_file_trigger_touch_delete_recreate(report_service, tmp_path: Path) -> None:
+    """Touch the trigger file: a report. Delete it: none. Re-create it: a
+    report. SIGUSR2: gmr does not catch it (the file trigger replaces the
+    signal), so it ends the service as it would any process, with no report."""
     logs = tmp_path / "logs"
     logs.mkdir()
     trigger = tmp_path / "trigger"
     trigger.touch()
+    start = time.time_ns() - 3600 * 10**9  # distinct from every later touch
+    os.utime(trigger, ns=(start, start))
     conf = (f"[oslo_reports]\nlog_dir = {logs}\nfile_event_handler = {trigger}\n"
-            "file_event_handler_interval = 1\n")
+            "file_event_handler_interval = 0.05\n")
     svc = report_service(conf=conf)
-    os.utime(trigger, ns=(time.time_ns(), time.time_ns()))  # right after start-up
-    wait_for(lambda: len(reports(logs)) == 1, 10)
-    assert len(reports(logs)) == 1
+    (watcher,) = thread_ids(svc.pid, "gmr-watcher")  # it has read the file's time
+    assert not catches(svc.pid, signal.SIGUSR2)
+    # Touch.
+    os.utime(trigger, ns=(start + 10**9, start + 10**9))
+    assert wait_for(lambda: len(reports(logs)) == 1, 10)
+    # Delete: the watcher checks the file (and finds none) at least once.
     trigger.unlink()
-    time.sleep(1.5)
+    checks = voluntary_switches(svc.pid, watcher)
+    assert wait_for(lambda: voluntary_switches(svc.pid, watcher) >= checks + 3, 10)
+    # Re-create, with the time the file had before it was deleted: only a
+    # watcher that saw it gone takes this for a change.
     trigger.touch()
-    wait_for(lambda: len(reports(logs)) == 2, 10)
-    assert len(reports(logs)) == 2
-    text = reports(logs)[-1].read_text()
-    assert "\ntrigger = file\n" in text
-    # The file trigger replaces the signal: SIGUSR2 was not armed by gmr.
-    assert svc.alive()
+    os.utime(trigger, ns=(start + 10**9, start + 10**9))
+    assert wait_for(lambda: len(reports(logs)) == 2, 10)
+    found = reports(logs)
+    assert [header_trigger(path.read_text()) for path in found] == ["file", "file"]
+    # SIGUSR2: not gmr's, so its default action.
+    svc.kill()
+    code, _, _ = svc.finish(10)
+    assert code == -signal.SIGUSR2
+    assert reports(logs) == found
 
 
 def test_default_service_name_script_and_module(tmp_path: Path, twin_env) -> None:
@@ -175,7 +229,10 @@ def test_default_service_name_script_and_module(tmp_path: Path, twin_env) -> Non
         "import gmr\n"
         f"gmr.TextGuruMeditation.setup_autorun('1', log_dir={str(logs)!r})\n"
         "os.kill(os.getpid(), signal.SIGUSR2)\n"
-        "time.sleep(1.5)\n"
+        "deadline = time.monotonic() + 30  # until the report is written\n"
+        f"while not any('_gurumeditation_' in name for name in os.listdir({str(logs)!r}))"
+        " and time.monotonic() < deadline:\n"
+        "    time.sleep(0.01)\n"
     )
     (package / "__main__.py").write_text(body)
     (tmp_path / "myscript.py").write_text(body)
@@ -185,7 +242,7 @@ def test_default_service_name_script_and_module(tmp_path: Path, twin_env) -> Non
     subprocess.run([sys.executable, str(tmp_path / "myscript.py")], env=env, cwd=tmp_path,
                    timeout=60, check=True)
     names = sorted(p.name.split("_gurumeditation_")[0] for p in reports(logs))
-    assert names == ["myscript", "mysvc"]
+    assert names == ["myscript.py", "mysvc"]  # the script keeps its name, as oslo.reports
 
 
 @pytest.mark.parametrize("monkey", ["eventlet", "gevent"])
