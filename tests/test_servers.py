@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PROGRAMS, Service, wait_for
+from conftest import PROGRAMS, Service, catches, thread_ids, wait_for
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -88,6 +88,15 @@ def server(twin_env, tmp_path: Path) -> Iterator[object]:  # type: ignore[no-unt
                 pass
 
 
+def worker_armed(pid: int) -> bool:
+    """A gunicorn worker past its own signal set-up, with gmr armed after it."""
+    try:
+        return (catches(pid, signal.SIGABRT) and catches(pid, signal.SIGUSR2)
+                and bool(thread_ids(pid, "gmr-watcher")))
+    except OSError:
+        return False
+
+
 def _workers(master: int, count: int) -> list[int]:
     return sorted(wait_for(lambda: len(children(master)) >= count and children(master)) or [])
 
@@ -101,7 +110,9 @@ def test_gunicorn_worker_reports_and_lives(server, args: list[str]) -> None:  # 
     workers = _workers(proc.pid, 2)
     assert len(workers) == 2, proc.stderr_text()
     assert wait_for(lambda: get(port))
-    time.sleep(0.5)  # the workers have finished their own signal set-up
+    # The worker has finished its own signal set-up (gunicorn's init_signals
+    # catches SIGABRT, which the master does not) and gmr has armed after it.
+    assert wait_for(lambda: worker_armed(workers[0])), proc.stderr_text()
     os.kill(workers[0], signal.SIGUSR2)
     assert wait_for(lambda: report_pids(logs) == [workers[0]]), (report_pids(logs),
                                                                   proc.stderr_text())
@@ -151,6 +162,8 @@ def test_uwsgi_file_trigger_in_every_worker(server, tmp_path: Path, mode: str) -
     port = free_port()
     trigger = tmp_path / "trigger"
     trigger.touch()
+    past = time.time_ns() - 3600 * 10**9  # distinct from the touch below
+    os.utime(trigger, ns=(past, past))
     proc, logs = server(
         [str(BIN / "uwsgi"), "--http-socket", f"127.0.0.1:{port}", "--master", "--processes",
          "2", "--enable-threads", "--die-on-term", "--need-app", "--module",
@@ -159,7 +172,9 @@ def test_uwsgi_file_trigger_in_every_worker(server, tmp_path: Path, mode: str) -
     workers = _workers(proc.pid, 2)
     assert len(workers) == 2
     assert wait_for(lambda: get(port))
-    time.sleep(1.5)
+    # Each worker runs its own watcher, which read the file's time when it
+    # started watching.
+    assert wait_for(lambda: all(thread_ids(worker, "gmr-watcher") for worker in workers))
     os.utime(trigger, ns=(time.time_ns(), time.time_ns()))
     expected = set(workers)
     assert wait_for(lambda: expected <= set(report_pids(logs))), (report_pids(logs), workers)
