@@ -25,18 +25,20 @@ _fallback_stated = False
 
 
 def program_name() -> str:
-    """The program's real name: the script's basename, or the module run with
-    ``python -m`` (never threading.py, whichever thread asks)."""
+    """The program's name, as oslo.reports names its reports: the script's
+    basename as it is ("service.py", "nova-api" for a console script); for
+    ``python -m`` the module run (not runpy.py), for ``-c`` or stdin the
+    interpreter's name; never threading.py, whichever thread asks."""
     main = sys.modules.get("__main__")
     spec = getattr(main, "__spec__", None)
-    if spec is not None and spec.name:
+    if spec is not None and spec.name and spec.name != "__main__":
         name: str = spec.name
         return name[: -len(".__main__")] if name.endswith(".__main__") else name
     argv0 = sys.argv[0] if sys.argv and sys.argv[0] else ""
     if argv0 in ("", "-c", "-"):
         return os.path.basename(sys.executable) or "python"
-    base = os.path.basename(argv0)
-    return base[:-3] if base.endswith(".py") else base
+    # A directory or zip file run as a program: its own name.
+    return os.path.basename(argv0.rstrip(os.sep)) or argv0
 
 
 class _Settings:

@@ -261,7 +261,7 @@ def _custom(out: list[str], data: Any) -> None:
     if isinstance(data, Mapping | list | tuple | set | frozenset):
         _nested(out, data, 0)
         return
-    # A string, or any object by its str() (oslo.reports models included):
+    # A string (the text of an oslo.reports model included):
     # its own lines are kept (split wherever Python sees a line boundary),
     # each escaped, and none can pass for a banner.
     text = str.__str__(data) if isinstance(data, str) else str.__str__(str(data))
@@ -350,8 +350,8 @@ def _section_text(out: list[str], section: Section) -> None:
         _processes(out, data)
     elif section.kind == "configuration":
         _configuration(out, data)
-    else:
-        _custom(out, data)
+    else:  # an oslo.reports model as its own view made it, else its data
+        _custom(out, data if section.text is None else section.text)
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")

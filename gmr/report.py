@@ -19,7 +19,7 @@ import time
 import tokenize
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from types import CodeType
+from types import CodeType, ModuleType
 from typing import Any
 
 from gmr import _originals, facts, greenlets, grouping, redact, snapshot, tasks
@@ -126,6 +126,9 @@ class Section:
     data: Any
     #: A one-line error instead of the content, when building it failed.
     error: str | None = None
+    #: A registered section's text as its own view made it (an oslo.reports
+    #: model): the text report shows it instead of data, which JSON carries.
+    text: str | None = None
 
 
 @dataclass(frozen=True)
@@ -149,31 +152,68 @@ class Report:
 
 
 def package_data(version: Any) -> dict[str, str | None]:
-    """What a version object knows: a Nova-style object (vendor_string,
-    product_string, version_string_with_package), a pbr VersionInfo, a str,
-    or None."""
+    """What a version object knows: a Nova-style object or module
+    (vendor_string, product_string, version_string_with_package), a pbr
+    VersionInfo, a module holding one as version_info (aodh's, heat's
+    version.py), a str, or None. A method that raises is that field's
+    "<name() failed: ...>"; the others still show."""
     if version is None:
         return {"product": None, "vendor": None, "version": None}
     if isinstance(version, str):
-        return {"product": None, "vendor": None, "version": version}
+        return {"product": None, "vendor": None, "version": _text(version)}
 
-    def call(name: str) -> str | None:
-        method = getattr(version, name, None)
-        return str(method()) if callable(method) else None
+    def first(*names: str) -> str | None:
+        """The first of these methods that gives a non-empty text; else why
+        the first one failed; None when none gives one."""
+        failed = None
+        for name in names:
+            method = getattr(version, name, None)
+            if not callable(method):
+                continue
+            try:
+                text = _text(method())
+            except Exception as error:
+                failed = failed or f"<{name}() failed: {_reason(error)}>"
+                continue
+            if text:
+                return text
+        return failed
 
     if hasattr(version, "vendor_string") or hasattr(version, "product_string"):
         return {
-            "product": call("product_string"),
-            "vendor": call("vendor_string"),
-            "version": call("version_string_with_package") or call("version_string"),
+            "product": first("product_string"),
+            "vendor": first("vendor_string"),
+            "version": first("version_string_with_package", "version_string"),
         }
-    # pbr.version.VersionInfo
+    if isinstance(version, ModuleType):
+        info = getattr(version, "version_info", None)
+        if any(callable(getattr(info, name, None)) for name in _VERSION_METHODS):
+            return package_data(info)
+        # A path says nothing about the version; the module's name says what was given.
+        return {"product": None, "vendor": None, "version": f"<module {version.__name__!r}>"}
+    # pbr.version.VersionInfo (its str() is its version_string())
     package = getattr(version, "package", None)
     return {
-        "product": str(package) if package else None,
+        "product": _text(package) if package else None,
         "vendor": None,
-        "version": call("release_string") or call("version_string") or str(version),
+        "version": first("release_string", "version_string") or _text(version),
     }
+
+
+#: The methods of a version object (Nova-style, or pbr's VersionInfo).
+_VERSION_METHODS = ("release_string", "version_string", "vendor_string", "product_string",
+                    "version_string_with_package")
+
+
+def _reason(error: BaseException) -> str:
+    """An exception's type and the first line of its text (its text may
+    itself fail to be made)."""
+    try:
+        lines = _text(error).splitlines()
+    except Exception as inner:  # an exception whose __str__ raises
+        lines = [f"<its text failed: {type(inner).__name__}>"]
+    return f"{type(error).__name__}: {redact.redact_text(lines[0])}" if lines and lines[0] \
+        else type(error).__name__
 
 
 # -- Threads and greenlets -----------------------------------------------------
@@ -450,7 +490,28 @@ def plain(value: Any) -> Any:
         if value.bit_length() > 2000:  # might pass sys.get_int_max_str_digits()
             int.__repr__(value)  # ValueError if it does
         return value
-    return _text(value)  # any object, oslo.reports models included
+    return _text(value)  # any other object (an oslo.reports model is a mapping)
+
+
+def model_text(value: Any) -> str | None:
+    """An oslo.reports model's text through its own attached view, as
+    oslo.reports' text report shows it: the model (and every submodel) is
+    told to take its text view (set_current_view_type("text")), then made
+    text (str() calls the view). None when value is no such model, or one
+    without a view (oslo.reports cannot show it at all; gmr shows its data,
+    a mapping)."""
+    base = sys.modules.get("oslo_reports.models.base")
+    model = getattr(base, "ReportModel", None)
+    if not isinstance(model, type) or not isinstance(value, model):
+        return None
+    try:
+        viewed: Any = value  # a model of the application's own classes
+        viewed.set_current_view_type("text")
+    except AttributeError:  # as oslo.reports: a model that has no such method keeps its view
+        pass
+    if getattr(value, "attached_view", None) is None:
+        return None
+    return _text(value)
 
 
 def _title(title: str) -> str:
@@ -465,7 +526,10 @@ def _guard(kind: str, title: str, build: Callable[[], Any]) -> Section:
     try:
         data = build()
         if kind == "custom":  # the application's own keys and values may hold credentials
+            shown = model_text(data)
             data = redact.redact_value(plain(data))
+            return Section(title, kind, data,
+                           text=None if shown is None else redact.redact_text(shown))
         return Section(title, kind, data)
     except Exception as error:
         return Section(title, kind, None, failure(error))

@@ -228,10 +228,11 @@ def test_default_service_name_script_and_module(tmp_path: Path, twin_env) -> Non
         "import os, signal, time, threading\n"
         "import gmr\n"
         f"gmr.TextGuruMeditation.setup_autorun('1', log_dir={str(logs)!r})\n"
+        f"def count(): return sum('_gurumeditation_' in n for n in os.listdir({str(logs)!r}))\n"
+        "before = count()  # the other program's report may be there already\n"
         "os.kill(os.getpid(), signal.SIGUSR2)\n"
-        "deadline = time.monotonic() + 30  # until the report is written\n"
-        f"while not any('_gurumeditation_' in name for name in os.listdir({str(logs)!r}))"
-        " and time.monotonic() < deadline:\n"
+        "deadline = time.monotonic() + 30  # until this program's report is written\n"
+        "while count() == before and time.monotonic() < deadline:\n"
         "    time.sleep(0.01)\n"
     )
     (package / "__main__.py").write_text(body)
