@@ -1,6 +1,7 @@
 # The typed boundary of the trigger: signal handler, pipe wait, switch
 # interval and watchdog. gmr/_trigger.pyx (compiled) and gmr/_trigger_py.py
 # (pure) both meet it; gmr/_impl.py picks one.
+from collections.abc import Callable
 from typing import Final
 
 from typing_extensions import disjoint_base
@@ -34,6 +35,10 @@ def use_switch_interval(cell: object) -> None: ...
 
 def lowered_switch_interval() -> float | None: ...
 def name_this_thread(name: str) -> None: ...
+
+# Call function() in the main thread the next time it runs bytecode
+# (CPython's pending calls); False when the queue is full.
+def call_in_main_thread(function: Callable[[], object]) -> bool: ...
 
 # The watchdog: a thread without the GIL that writes a degraded report when
 # the watcher waits too long for the GIL (compiled core only; WATCHDOG says).

@@ -11,6 +11,7 @@ the typed boundary; gmr/_trigger_py.py is the pure twin.
 
 from cpython.bytes cimport PyBytes_FromStringAndSize
 from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_IsValid
+from cpython.ref cimport Py_DECREF, Py_INCREF
 from libc.errno cimport errno
 from libc.stdlib cimport free, malloc
 from libc.string cimport strerror
@@ -42,6 +43,10 @@ cdef extern from "_watchdog.h":
     void gmr_wd_set_target(const char *directory, const char *prefix) nogil
     void gmr_wd_waiting(int waiting) nogil
     unsigned long gmr_wd_dump_count() nogil
+
+cdef extern from "Python.h":
+    int Py_AddPendingCall(int (*func)(void *) noexcept, void *arg)
+
 
 cdef extern from "<pthread.h>" nogil:
     ctypedef unsigned long pthread_t
@@ -192,6 +197,26 @@ def name_this_thread(str name):
     at most 15 bytes."""
     cdef bytes encoded = name.encode()[:15]
     pthread_setname_np(pthread_self(), encoded)
+
+
+cdef int _call_pending(void *arg) noexcept:
+    cdef object function = <object>arg
+    Py_DECREF(function)  # the reference call_in_main_thread took
+    try:
+        function()
+    except BaseException:  # the callable reports its own failures
+        pass
+    return 0
+
+
+def call_in_main_thread(function):
+    """Call function() in the main thread the next time it runs bytecode
+    (CPython's pending calls); False when the queue is full."""
+    Py_INCREF(function)
+    if Py_AddPendingCall(_call_pending, <void *>function) != 0:
+        Py_DECREF(function)
+        return False
+    return True
 
 
 # ---------------------------------------------------------------------------

@@ -14,11 +14,13 @@ switch interval without the GIL.
 from __future__ import annotations
 
 import _thread
+import ctypes
 import fcntl
 import os
 import resource
 import signal
 import time
+from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
@@ -195,6 +197,33 @@ def disarm(signum: int) -> None:
 
 def is_armed(signum: int) -> bool:
     return signal.getsignal(signum) is _handler
+
+
+#: CPython's pending-call callback type, and the callbacks not yet called
+#: (ctypes must keep each alive until it has run).
+_PENDING = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p)
+_pending: dict[int, Any] = {}
+
+
+def call_in_main_thread(function: Callable[[], object]) -> bool:
+    """As the compiled twin's, through ctypes."""
+    key = id(function)
+
+    def call(_: object) -> int:
+        _pending.pop(key, None)
+        try:
+            function()
+        except BaseException:  # the callable reports its own failures
+            pass
+        return 0
+
+    _pending[key] = callback = _PENDING(call)
+    add = ctypes.pythonapi.Py_AddPendingCall
+    add.argtypes = [_PENDING, ctypes.c_void_p]
+    if add(callback, None) != 0:
+        _pending.pop(key, None)
+        return False
+    return True
 
 
 def signal_taken(signum: int) -> bool:

@@ -157,9 +157,6 @@ gmr_wd_main(void *unused)
     sigfillset(&blocked);
     sigdelset(&blocked, gmr_wd_signal);
     pthread_sigmask(SIG_SETMASK, &blocked, NULL);
-    /* The name top -H, ps -L and /proc/<pid>/task/<tid>/comm show. */
-    pthread_setname_np(pthread_self(), "gmr-watchdog");
-
     pthread_mutex_lock(&gmr_wd_mutex);
     while (gmr_wd_running) {
         long long episode, deadline;
@@ -227,6 +224,10 @@ gmr_wd_start(long long limit_ns, int signum, int fd)
         pthread_sigmask(SIG_SETMASK, &previous, NULL);
         if (error) {
             gmr_wd_running = 0;
+        } else {
+            /* The name top -H, ps -L and /proc/<pid>/task/<tid>/comm show,
+             * given before this returns: no one sees the thread unnamed. */
+            pthread_setname_np(gmr_wd_thread, "gmr-watchdog");
         }
     }
     pthread_mutex_unlock(&gmr_wd_mutex);

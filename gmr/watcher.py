@@ -26,6 +26,7 @@ import sys
 import time
 import weakref
 from collections.abc import Callable, Iterator
+from types import FrameType
 
 from gmr import _originals, facts, snapshot
 from gmr._impl import trigger
@@ -116,6 +117,9 @@ class Watcher:
         self._watchdog: tuple[int, int] | None = None
         self._watchdog_config: tuple[float, str | None, str] | None = None
         self.reports = 0
+        #: Set from before os.fork() until after it: the thread ends, so that
+        #: the process forks with no thread of gmr's (see pause_for_fork).
+        self._pausing = False
         self._fresh_process_state()
         _watchers.add(self)
 
@@ -137,6 +141,7 @@ class Watcher:
         self._tokens: float | None = None  # None: a full bucket
         self._refilled = 0.0
         self.ident: int | None = None
+        self._native_id: int | None = None
         #: The process this watcher's channel and thread belong to.
         self.pid = os.getpid()
 
@@ -196,6 +201,50 @@ class Watcher:
         if self._watchdog_config is not None:
             self.enable_watchdog(*self._watchdog_config)
         self.start()
+
+    def pause_for_fork(self) -> None:
+        """Before os.fork() (a fork hook): end the watcher's and the
+        watchdog's threads, so that the process forks with no thread of
+        gmr's running: a fork with threads may deadlock the child, and
+        Python 3.12+ warns of it. A report under way is finished first (up to
+        FORK_WAIT seconds). Signals that come meanwhile wait in the channel;
+        resume_after_fork() starts the threads again in the parent, and the
+        child makes its own (rearm)."""
+        if (self.ident is None or self.pid != os.getpid()
+                or _originals.get_ident() == self.ident):  # a fork from a report
+            return
+        with self._lock:
+            self._pausing = True
+        if self._watchdog is not None:
+            trigger.stop_watchdog()
+        self._wake(_WAKE)
+        if self._done.acquire(True, FORK_WAIT):
+            self._done.release()
+            _wait_until_gone(self._native_id)
+
+    def resume_after_fork(self) -> None:
+        """After os.fork(), in the parent: the threads pause_for_fork ended."""
+        with self._lock:
+            paused, self._pausing = self._pausing, False
+        if not paused:
+            return
+        if self.ident is None:
+            self.start()  # waits for the old thread to have let go of _done
+        if self._watchdog is not None and self._watchdog_config is not None:
+            self.enable_watchdog(*self._watchdog_config)
+
+    def _leave_for_fork(self, data: bytes) -> bool:
+        """In the thread: whether it ends now because the process is about
+        to fork. API requests it took are posted again for the thread after."""
+        if not self._pausing:
+            return False
+        with self._lock:
+            if not self._pausing:
+                return False
+            self.ident = None
+        if _API in data:
+            self._wake(_API * data.count(_API))
+        return True
 
     @property
     def signals(self) -> frozenset[int]:
@@ -279,6 +328,7 @@ class Watcher:
     def _run(self) -> None:
         try:
             trigger.name_this_thread("gmr-watcher")
+            self._native_id = _originals.original("_thread", "get_native_id")()
             while self._serve_once():
                 pass
         finally:
@@ -307,7 +357,7 @@ class Watcher:
             error_line(f"watcher cannot wait for triggers: {error}")
             return False
         with _Hurry(lowered_from) as hurry:
-            if _QUIT in data:
+            if _QUIT in data or self._leave_for_fork(data):
                 return False
             signalled = self._new_signals()
             asked = data.count(_API)
@@ -371,8 +421,8 @@ class Watcher:
         folded = 0
         while (left := self._until_token()) > 0:
             data = self._channel.wait(left)
-            if _QUIT in data:
-                return None
+            if _QUIT in data or self._leave_for_fork(data):
+                return None  # signals seen meanwhile are counted by the next thread
             folded += data.count(_API)
             if data:
                 sleep(min(FOLD_PAUSE, left))
@@ -473,9 +523,84 @@ class _Hurry:
 _watchers: weakref.WeakSet[Watcher] = weakref.WeakSet()
 
 
+#: How long os.fork() waits for a report under way to finish before it forks
+#: with the watcher still running (seconds).
+FORK_WAIT = 2.0
+
+
+def _wait_until_gone(native_id: int | None, timeout: float = 0.5) -> None:
+    """Until the kernel has let the ended thread go: a thread that released
+    its last lock may still be in its exit for a moment, and fork() counts it."""
+    if native_id is None:
+        return
+    sleep = _originals.original("time", "sleep")
+    deadline = time.monotonic() + timeout
+    while os.path.exists(f"/proc/self/task/{native_id}") and time.monotonic() < deadline:
+        sleep(0.0002)
+
+
+#: Python 3.13 counts the process's threads for its multi-threaded-fork
+#: warning after the parent's fork hooks have run (3.12 before them, 3.14+
+#: before the fork). There the threads come back only once os.fork() has
+#: returned to its caller: this is the frame that called it, and the
+#: instruction it was at.
+_fork_point: tuple[FrameType, int] | None = None
+
+
+def _before_fork() -> None:
+    global _fork_point
+    if sys.version_info[:2] == (3, 13):
+        caller = sys._getframe(1)
+        _fork_point = (caller, caller.f_lasti)
+    for watcher in list(_watchers):
+        try:
+            watcher.pause_for_fork()
+        except Exception as error:  # the fork must happen whatever gmr does
+            error_line(f"cannot pause for fork: {type(error).__name__}: {error}")
+
+
+def _after_fork_in_parent() -> None:
+    if (_fork_point is not None and only_thread() and threading_main_ident()
+            == _originals.get_ident() and trigger.call_in_main_thread(_resume_once_forked)):
+        return
+    _resume_all()
+
+
+def _resume_once_forked() -> None:
+    """A pending call in the main thread: run at its first bytecode after
+    the call was queued, which may still be in a fork hook of another
+    library's (then it waits for the next one), else back in the frame that
+    called os.fork()."""
+    global _fork_point
+    if _fork_point is not None:
+        caller, lasti = _fork_point
+        running = sys._getframe(1)
+        while running.f_globals.get("__name__") == "gmr._trigger_py":  # its ctypes callback
+            running = running.f_back  # type: ignore[assignment]
+        if (running is not caller and caller.f_lasti == lasti
+                and trigger.call_in_main_thread(_resume_once_forked)):
+            return
+    _fork_point = None
+    _resume_all()
+
+
+def threading_main_ident() -> int | None:
+    threading = sys.modules.get("threading")
+    return threading.main_thread().ident if threading is not None else None
+
+
+def _resume_all() -> None:
+    for watcher in list(_watchers):
+        try:
+            watcher.resume_after_fork()
+        except Exception as error:
+            error_line(f"cannot resume after fork: {type(error).__name__}: {error}")
+
+
 def _after_fork_in_child() -> None:
     for watcher in list(_watchers):
-        if watcher.running:
+        paused, watcher._pausing = watcher._pausing, False
+        if watcher.running or paused:
             try:
                 watcher.rearm()
             except Exception as error:  # a child must survive its gmr
@@ -518,6 +643,7 @@ def _at_exit() -> None:
         watcher.stop(timeout=1.0, disarm=False)
 
 
-os.register_at_fork(after_in_child=_after_fork_in_child)
+os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent,
+                    after_in_child=_after_fork_in_child)
 atexit.register(_at_exit)
 

@@ -1,0 +1,62 @@
+"""Forks after gmr is set up, and says what it saw.
+
+    forks.py <log_dir> <alone|with-thread>
+
+gmr is set up (reports in log_dir, watchdog on), then a Python fork hook of
+another library's is registered after gmr's. With "with-thread" a thread of
+the service's own runs across the fork. The program forks once and prints
+one JSON line: gmr's threads before and after the fork, the
+multi-threaded-fork warnings it gave, and whether the child had a watcher
+of its own. Then "ready", and it waits for signals.
+"""
+
+import json
+import os
+import sys
+import threading
+import warnings
+
+from gmr import guru
+
+log_dir, mode = sys.argv[1], sys.argv[2]
+guru.TextGuruMeditation.setup_autorun("1.0", service_name="forks", log_dir=log_dir)
+
+
+def gmr_threads() -> list[str]:
+    names = []
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{tid}/comm") as comm:
+                name = comm.read().strip()
+        except OSError:
+            continue
+        if name.startswith("gmr-"):
+            names.append(name)
+    return sorted(names)
+
+
+after_hook_ran = []
+# Another library's hook, in Python, after gmr's: Python code runs in the
+# parent after gmr's own hook and before os.fork() returns.
+os.register_at_fork(after_in_parent=lambda: after_hook_ran.append(True))
+
+if mode == "with-thread":
+    stop = threading.Event()
+    threading.Thread(target=stop.wait, name="service-worker", daemon=True).start()
+
+before = gmr_threads()
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0 if "gmr-watcher" in gmr_threads() else 3)
+_, status = os.waitpid(pid, 0)
+print(json.dumps({
+    "before": before,
+    "after": gmr_threads(),
+    "warnings": [str(w.message) for w in caught if "multi-threaded" in str(w.message)],
+    "child_status": os.waitstatus_to_exitcode(status),
+    "after_hook_ran": after_hook_ran == [True],
+}), flush=True)
+print("ready", flush=True)
+threading.Event().wait()

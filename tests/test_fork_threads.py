@@ -1,0 +1,37 @@
+"""gmr's threads do not run across os.fork(): they end before it and come
+back on both sides, so a service that forks with no thread of its own gets
+no multi-threaded-fork warning (Python 3.12+) because of gmr, and the
+parent's reports go on."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import next_report
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.mark.parametrize("mode", ["alone", "with-thread"])
+def test_gmr_threads_do_not_run_across_a_fork(service, twin_env, tmp_path: Path,
+                                              mode: str) -> None:
+    svc = service("forks.py", str(tmp_path), mode)
+    seen = json.loads(svc.wait_for_line("{"))
+    svc.ready()
+    compiled = twin_env["GMR_TEST_TWIN"] == "c"
+    threads = ["gmr-watchdog", "gmr-watcher"] if compiled else ["gmr-watcher"]
+    assert seen["before"] == threads
+    assert seen["after"] == threads  # back in the parent once os.fork() returned
+    assert seen["child_status"] == 0  # and in the child: a watcher of its own
+    assert seen["after_hook_ran"]
+    if mode == "alone" or sys.version_info < (3, 12):
+        assert seen["warnings"] == []
+    else:  # the service's own thread: Python warns, as it should
+        assert len(seen["warnings"]) == 1
+    report = next_report(svc, tmp_path)
+    assert report.name.startswith("forks_gurumeditation_")
+    assert "trigger = signal" in report.read_text()
