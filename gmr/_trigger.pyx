@@ -94,13 +94,16 @@ cdef class Channel:
         for byte in kinds:
             gmr_channel_post(self.channel, gmr_kind(byte))
 
-    def wait(self, timeout, switch_interval=0.0):
+    def wait(self, timeout, switch_interval=0.0, watchdog=True):
         """Wait until something is posted or timeout seconds pass (None: for
         ever), without the GIL: what was posted since the last wait, one byte
         each, or b"" when the timeout passed first. With switch_interval
         (seconds), a wake-up lowers the interpreter's switch interval to it
         before the GIL is taken back, so that a busy thread lets go of it at
-        once; lowered_switch_interval() tells what it was."""
+        once; lowered_switch_interval() tells what it was. With watchdog,
+        the watchdog times the wait for the GIL after a wake-up (a report is
+        coming: without one, no degraded report either)."""
+        cdef bint timed = watchdog
         cdef int timeout_ms = -1 if timeout is None else max(0, <int>(timeout * 1000))
         cdef unsigned long prompt_us = max(0, <long>(switch_interval * 1e6))
         cdef char buffer[4096]
@@ -112,10 +115,11 @@ cdef class Channel:
                 gmr_lower_switch_interval(prompt_us)
                 got = gmr_channel_take(self.channel, buffer, sizeof(buffer))
                 # From here until the GIL is ours, the watchdog times the wait.
-                gmr_wd_waiting(1)
+                if timed:
+                    gmr_wd_waiting(1)
             elif woken < 0:
                 error = errno
-        if woken == 1:
+        if woken == 1 and timed:
             gmr_wd_waiting(0)
         if woken < 0:
             _raise_errno(error, "cannot wait for triggers")

@@ -117,9 +117,10 @@ class Channel:
         except OSError:
             pass  # full: a report is already pending
 
-    def wait(self, timeout: float | None, switch_interval: float = 0.0) -> bytes:
+    def wait(self, timeout: float | None, switch_interval: float = 0.0,
+             watchdog: bool = True) -> bytes:
         # Python cannot touch the switch interval without the GIL: the watcher
-        # lowers it once it has the GIL back.
+        # lowers it once it has the GIL back. There is no watchdog here.
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             if self._lost or not self._owns(self._read):

@@ -339,6 +339,12 @@ class Watcher:
     def _serve_once(self) -> bool:
         file_trigger = self._file
         timeout = file_trigger.interval if file_trigger is not None else None
+        # Out of tokens, a trigger is folded into a later report: no degraded
+        # report for it either (the watchdog does not time that wait). The
+        # wait ends when a token comes, to time the next one again.
+        until_token = self._until_token()
+        if until_token > 0:
+            timeout = until_token if timeout is None else min(timeout, until_token)
         data = b""
         lowered_from = None
         try:
@@ -350,7 +356,7 @@ class Watcher:
                 self._waiting.release()
             # A trigger lowers the switch interval before this thread takes
             # the GIL back (see _Hurry): the report starts at once.
-            data = self._channel.wait(timeout, REPORT_SWITCH_INTERVAL)
+            data = self._channel.wait(timeout, REPORT_SWITCH_INTERVAL, until_token <= 0)
             lowered_from = trigger.lowered_switch_interval()
         except OSError as error:
             _Hurry(lowered_from).relax()
@@ -420,7 +426,7 @@ class Watcher:
         sleep = _originals.original("time", "sleep")
         folded = 0
         while (left := self._until_token()) > 0:
-            data = self._channel.wait(left)
+            data = self._channel.wait(left, 0.0, False)
             if _QUIT in data or self._leave_for_fork(data):
                 return None  # signals seen meanwhile are counted by the next thread
             folded += data.count(_API)

@@ -98,3 +98,27 @@ def test_the_watchdog_takes_no_signal_in_use(twin_env, tmp_path: Path) -> None:
     assert has_watchdog == ("True" if twin_env["GMR_TEST_TWIN"] == "c" else "False")
     assert dumped == "dumped"
     assert "Current thread" in dump.read_text() or "Thread 0x" in dump.read_text()
+
+
+@pytest.mark.parametrize("burst", [1, 2])
+def test_no_degraded_report_for_a_trigger_the_rate_limit_folds(service, twin_env, burst: int,
+                                                                tmp_path: Path) -> None:
+    """Degraded reports keep to the rate limit: a trigger that comes when
+    the bucket is empty is folded into a later report, and the watchdog does
+    not time its wait for the GIL. With a token left (burst 2), the same
+    trigger gives its degraded report."""
+    if twin_env["GMR_TEST_TWIN"] == "py":
+        pytest.skip("the pure twin has no watchdog")
+    svc = service("stuck_rate_limited.py", str(tmp_path), str(burst))
+    svc.ready()
+    svc.kill()
+    svc.wait_for_line("reported")
+    svc.wait_for_line("blocking")
+    assert wait_in_futex(svc.pid)  # inside the C call, holding the GIL
+    for _ in range(3):
+        svc.kill()
+    svc.wait_for_line("released")
+    code, _, stderr = svc.finish(20)
+    assert code == 0, stderr
+    degraded = list(tmp_path.glob("limited_gurumeditation_*_degraded*"))
+    assert len(degraded) == (0 if burst == 1 else 1), degraded
