@@ -4,7 +4,12 @@ G parked green threads, gmr against oslo.reports. Each run is a fresh
 process (tests/programs/hub_tick.py) that gets a few SIGUSR2, one at a time.
 
     python benchmarks/hub_stall.py [--runs 5] [--signals 3] [--greenlets 1000 10000]
-                                   [--reporters gmr oslo.reports]
+                                   [--reporters gmr oslo.reports] [--busy N]
+
+--busy N starts N OS threads in tight pure-Python loops in the process
+before anything else (before the monkey-patching: real threads), which the
+hub then shares the GIL with, as in a service with busy request threads
+(default 0: the hub alone).
 
 Per run: "baseline" is the worst tick lateness in the second before the
 first signal, "stall" the worst in the windows from the first signal to the
@@ -27,6 +32,21 @@ from pathlib import Path
 
 PROGRAM = Path(__file__).resolve().parent.parent / "tests" / "programs" / "hub_tick.py"
 ROOT = PROGRAM.parent.parent.parent
+#: Starts argv[1] busy OS threads, then runs the program argv[2] with the rest.
+BUSY = """
+import _thread, runpy, sys
+
+def busy():
+    total = 0
+    while True:
+        for i in range(200):
+            total += i * i
+
+for _ in range(int(sys.argv[1])):
+    _thread.start_new_thread(busy, ())
+sys.argv = sys.argv[2:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
 
 
 class Lines:
@@ -67,12 +87,15 @@ def window(line: str) -> dict[str, float] | None:
     return {key: float(value) for key, value in (part.split("=") for part in line.split()[1:])}
 
 
-def one_run(library: str, greenlets: int, reporter: str, signals: int) -> tuple[float, float]:
+def one_run(library: str, greenlets: int, reporter: str, signals: int,
+            busy: int = 0) -> tuple[float, float]:
     """(baseline, stall) worst tick lateness in ms, from one fresh process."""
     with tempfile.TemporaryDirectory() as logs:
-        env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
-        proc = subprocess.Popen([sys.executable, str(PROGRAM), library, str(greenlets), logs,
-                                 "600", reporter], stdout=subprocess.PIPE,
+        path = os.pathsep.join(filter(None, [os.environ.get("PYTHONPATH"), str(ROOT)]))
+        env = dict(os.environ, PYTHONPATH=path, PYTHONUNBUFFERED="1")
+        start = ["-c", BUSY, str(busy)] if busy else []
+        proc = subprocess.Popen([sys.executable, *start, str(PROGRAM), library, str(greenlets),
+                                 logs, "600", reporter], stdout=subprocess.PIPE,
                                 stderr=subprocess.DEVNULL, text=True, env=env)
         lines = Lines(proc)
         try:
@@ -100,17 +123,20 @@ def main() -> None:
     parser.add_argument("--greenlets", type=int, nargs="+", default=[1000, 10000])
     parser.add_argument("--libraries", nargs="+", default=["eventlet", "gevent"])
     parser.add_argument("--reporters", nargs="+", default=["gmr", "oslo.reports"])
+    parser.add_argument("--busy", type=int, default=0,
+                        help="busy OS threads beside the hub (tight pure-Python loops)")
     args = parser.parse_args()
     core = "pure" if os.environ.get("GMR_NO_EXTENSIONS") else "compiled"
     print(f"Python {sys.version.split()[0]}, gmr core {core}, {args.runs} fresh processes "
-          f"each, {args.signals} SIGUSR2 per process")
+          f"each, {args.signals} SIGUSR2 per process, {args.busy} busy threads beside the hub, "
+          f"{os.cpu_count()} CPUs")
     print("| hub | G | reporter | stall median ms | stall max ms | baseline median ms |")
     print("| --- | ---: | --- | ---: | ---: | ---: |")
     for library in args.libraries:
         for greenlets in args.greenlets:
             for reporter in args.reporters:
                 started = time.monotonic()
-                runs = [one_run(library, greenlets, reporter, args.signals)
+                runs = [one_run(library, greenlets, reporter, args.signals, args.busy)
                         for _ in range(args.runs)]
                 baselines = [baseline for baseline, _ in runs]
                 stalls = [stall for _, stall in runs]
