@@ -85,7 +85,7 @@ def test_main_thread_blocked_in_c(service, twin_env) -> None:  # type: ignore[no
         assert not any(out.startswith("returned") for out in svc.stdout_lines)
     else:
         assert float(report["at"]) >= until - 0.01  # time.time() granularity
-        assert any(out.startswith("returned") for out in svc.stdout_lines)
+        # The handler runs as the call returns; main prints its line after it.
     # The call itself was not cut short: it timed out (ETIMEDOUT).
     count_lines(svc, "returned", 1, blocked + 10)
     assert "returned 110" in svc.stdout_lines
