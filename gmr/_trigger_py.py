@@ -149,7 +149,8 @@ class Channel:
 # True while the handler posts: CPython runs a Python handler again at any
 # bytecode boundary inside it, and a flood of signals would nest it until
 # the recursion limit broke the service's main thread. A signal that comes
-# meanwhile is counted; the post under way wakes the watcher for it.
+# meanwhile is counted, and the post under way posts again for it: the
+# watcher may have read the first byte and answered it already.
 _posting = False
 
 
@@ -160,7 +161,10 @@ def _handler(signum: int, frame: FrameType | None) -> None:
     if not _posting and channel is not None and os.getpid() == _armed_pid:
         _posting = True
         try:
-            channel._post_from_handler(b"S")
+            posted_for = -1
+            while posted_for != _signals:  # a nested signal came during the post
+                posted_for = _signals
+                channel._post_from_handler(b"S")
         finally:
             _posting = False
     previous = _previous.get(signum)

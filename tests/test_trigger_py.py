@@ -1,0 +1,43 @@
+"""The pure trigger's Python signal handler, called as the interpreter calls
+it: a signal that comes while the handler is posting (a nested call of the
+handler) is not lost, since the watcher may have read and answered the
+first byte already."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+
+from gmr import _trigger_py
+
+
+class NestedSignal(_trigger_py.Channel):
+    """A channel whose first post from the handler lets one more signal in,
+    at the moment CPython could run the handler again: inside the post."""
+
+    __slots__ = ("nested",)
+
+    def _post_from_handler(self, kinds: bytes) -> None:
+        super()._post_from_handler(kinds)
+        if not self.nested:
+            self.nested = True
+            assert self.wait(0) == b"S"  # the watcher took the first byte
+            _trigger_py._handler(signal.SIGUSR2, None)
+
+
+def test_a_signal_during_the_post_is_posted_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    channel = NestedSignal()
+    channel.nested = False
+    monkeypatch.setattr(_trigger_py, "_armed", channel)
+    monkeypatch.setattr(_trigger_py, "_armed_pid", os.getpid())
+    monkeypatch.setattr(_trigger_py, "_previous", {})
+    before = _trigger_py.signal_count()
+    try:
+        _trigger_py._handler(signal.SIGUSR2, None)
+        assert _trigger_py.signal_count() == before + 2
+        assert channel.wait(0) == b"S"  # posted again: the second signal wakes the watcher
+        assert channel.wait(0) == b""
+    finally:
+        channel.close()
