@@ -22,6 +22,7 @@ T = TypeVar("T")
 
 ROOT = Path(__file__).resolve().parent.parent
 PROGRAMS = Path(__file__).resolve().parent / "programs"
+GOLDEN = Path(__file__).resolve().parent / "golden"
 
 #: Both twins, in every run: "c" is the compiled core, "py" the pure one.
 TWINS = ["c", "py"]
@@ -260,26 +261,37 @@ class Service:
     def pid(self) -> int:
         return self.process.pid
 
-    def wait_for_line(self, prefix: str, timeout: float = 30.0) -> str:
-        """The next stdout line that starts with prefix (earlier lines are
-        passed over, and stay in stdout_lines)."""
+    def _await(self, look: Callable[[], T | None], wanted: str, timeout: float) -> T:
+        """What look() finds in the output, called each time a line comes
+        (with the lines' lock held), until timeout or the end of the output."""
         deadline = time.monotonic() + timeout
         with self._changed:
             while True:
-                while self._seen < len(self.stdout_lines):
-                    line = self.stdout_lines[self._seen]
-                    self._seen += 1
-                    if line.startswith(prefix):
-                        return line
+                found = look()
+                if found is not None:
+                    return found
                 if not self._readers[0].is_alive():
                     raise EOFError(f"{self.argv} ended its output (exit {self.process.poll()}) "
-                                   f"before {prefix!r}; stdout: {self.stdout_lines}; "
+                                   f"before {wanted}; stdout: {self.stdout_lines}; "
                                    f"stderr: {self.stderr_text()}")
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise TimeoutError(f"no line {prefix!r} from {self.argv} in {timeout}s; "
+                    raise TimeoutError(f"no {wanted} from {self.argv} in {timeout}s; "
                                        f"stdout so far: {self.stdout_lines}")
                 self._changed.wait(remaining)
+
+    def wait_for_line(self, prefix: str, timeout: float = 30.0) -> str:
+        """The next stdout line that starts with prefix (earlier lines are
+        passed over, and stay in stdout_lines)."""
+        def look() -> str | None:
+            while self._seen < len(self.stdout_lines):
+                line = self.stdout_lines[self._seen]
+                self._seen += 1
+                if line.startswith(prefix):
+                    return line
+            return None
+
+        return self._await(look, f"line {prefix!r}", timeout)
 
     def lines(self, prefix: str) -> list[str]:
         """Every stdout line so far that starts with prefix."""
@@ -290,21 +302,11 @@ class Service:
         """Wait until stdout holds at least count lines that start with
         prefix (in any order with other lines, seen or not by
         wait_for_line); all of them."""
-        deadline = time.monotonic() + timeout
-        with self._changed:
-            while True:
-                found = [line for line in self.stdout_lines if line.startswith(prefix)]
-                if len(found) >= count:
-                    return found
-                if not self._readers[0].is_alive():
-                    raise EOFError(f"{self.argv} ended its output (exit {self.process.poll()}) "
-                                   f"with {len(found)} of {count} lines {prefix!r}; "
-                                   f"stdout: {self.stdout_lines}; stderr: {self.stderr_text()}")
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise TimeoutError(f"{len(found)} of {count} lines {prefix!r} from "
-                                       f"{self.argv} in {timeout}s; stdout: {self.stdout_lines}")
-                self._changed.wait(remaining)
+        def look() -> list[str] | None:
+            found = [line for line in self.stdout_lines if line.startswith(prefix)]
+            return found if len(found) >= count else None
+
+        return self._await(look, f"{count} lines {prefix!r}", timeout)
 
     def ready(self, timeout: float = 30.0) -> Service:
         self.wait_for_line("ready", timeout)

@@ -32,7 +32,16 @@ from typing import Any
 
 import pytest
 
-from conftest import FUTEX, Service, next_report, section, validate_report, wait_for, wait_in_futex
+from conftest import (
+    FUTEX,
+    ROOT,
+    Service,
+    next_report,
+    section,
+    validate_report,
+    wait_for,
+    wait_in_futex,
+)
 from gmr import report
 from gmr.guru import TextGuruMeditation
 
@@ -200,7 +209,7 @@ def test_the_program_name_of_each_way_to_run(project: Path, argv: list[str],
     (project / "nova-api").write_text(printer)
     if (project / argv[0]).is_file():  # by its whole path, as a console script runs
         argv = [str(project / argv[0]), *argv[1:]]
-    env = {"PYTHONPATH": str(Path(__file__).resolve().parent.parent), "PATH": "/usr/bin:/bin"}
+    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
     out = subprocess.run([sys.executable, *argv], cwd=project, env=env, capture_output=True,
                          text=True, timeout=30, check=True).stdout
     assert out.strip() == expected

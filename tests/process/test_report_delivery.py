@@ -14,12 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, catches, next_report, reports, thread_ids, wait_for
+from conftest import GOLDEN, ROOT, catches, next_report, reports, thread_ids, wait_for
 
 pytestmark = pytest.mark.timeout(120)
 
 BANNER = re.compile(r"^====(.{64})====$", re.MULTILINE)
-GOLDEN = Path(__file__).parent / "golden"
 
 
 def header_trigger(text: str) -> str:

@@ -39,10 +39,9 @@ from typing import Any
 import pytest
 from oslo_config import cfg
 
-from conftest import validate_report
+from conftest import GOLDEN, validate_report
 from gmr import facts, greenlets, render, report, snapshot, tasks
 
-GOLDEN = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("GMR_UPDATE_GOLDEN", "") not in ("", "0")
 
 # -- Fixed sources -------------------------------------------------------------
@@ -576,14 +575,14 @@ def check_golden(name: str, actual: str) -> None:
         return
     if not path.exists():
         pytest.fail(f"{path} is missing: GMR_UPDATE_GOLDEN=1 python -m pytest "
-                    f"tests/{Path(__file__).name} writes it", pytrace=False)
+                    f"tests/unit/{Path(__file__).name} writes it", pytrace=False)
     expected = path.read_text(encoding="utf-8")
     if actual != expected:
         diff = "".join(difflib.unified_diff(
             expected.splitlines(keepends=True), actual.splitlines(keepends=True),
             f"tests/golden/{name} (expected)", f"{name} (actual)"))
         pytest.fail(f"the report differs from tests/golden/{name} (if that is meant: "
-                    f"GMR_UPDATE_GOLDEN=1 python -m pytest tests/{Path(__file__).name}, "
+                    f"GMR_UPDATE_GOLDEN=1 python -m pytest tests/unit/{Path(__file__).name}, "
                     f"and review the diff of the golden file):\n{diff}", pytrace=False)
 
 
