@@ -23,7 +23,7 @@ from types import CodeType, ModuleType
 from typing import Any
 
 from gmr import _originals, facts, greenlets, grouping, redact, snapshot, tasks
-from gmr._impl import files, walker
+from gmr._impl import files, trigger, walker
 
 #: The JSON schema version of the report (header.reportVersion).
 REPORT_VERSION = 1
@@ -566,6 +566,7 @@ class _Limited:
 
         def call() -> None:
             try:
+                trigger.name_this_thread("gmr-section")  # not its parent's name, gmr-watcher
                 result.append(_guard("custom", title, generator))
             except BaseException as error:  # SystemExit and the like, from the section
                 result.append(_unfinished(title, failure(error)))

@@ -35,3 +35,17 @@ def test_gmr_threads_do_not_run_across_a_fork(service, twin_env, tmp_path: Path,
     report = next_report(svc, tmp_path)
     assert report.name.startswith("forks_gurumeditation_")
     assert "trigger = signal" in report.read_text()
+
+
+def test_a_fork_waits_for_the_report_under_way(service, twin_env, tmp_path: Path) -> None:
+    """The watcher is not stopped half-way through a report: os.fork() waits
+    for it to be written (its registered section takes a second)."""
+    svc = service("forks.py", str(tmp_path), "during-report")
+    seen = json.loads(svc.wait_for_line("{"))
+    svc.ready()
+    assert seen["report_written_at_fork"]
+    assert seen["warnings"] == [] and seen["child_status"] == 0
+    (report,) = [path for path in tmp_path.iterdir() if "_gurumeditation_" in path.name]
+    assert "done" in report.read_text()  # the section's own value: it was not cut short
+    assert "gmr-section" in seen["before"]  # the section's own thread, then
+    assert seen["after"] == [name for name in seen["before"] if name != "gmr-section"]

@@ -1,13 +1,16 @@
 """Forks after gmr is set up, and says what it saw.
 
-    forks.py <log_dir> <alone|with-thread>
+    forks.py <log_dir> <alone|with-thread|during-report>
 
 gmr is set up (reports in log_dir, watchdog on), then a Python fork hook of
 another library's is registered after gmr's. With "with-thread" a thread of
 the service's own runs across the fork. The program forks once and prints
 one JSON line: gmr's threads before and after the fork, the
 multi-threaded-fork warnings it gave, and whether the child had a watcher
-of its own. Then "ready", and it waits for signals.
+of its own. Then "ready", and it waits for signals. With "during-report"
+it first asks for a report whose registered section takes a second, and
+forks while that section runs: the JSON line says whether the report was
+written by the time os.fork() returned.
 """
 
 import json
@@ -44,14 +47,30 @@ if mode == "with-thread":
     stop = threading.Event()
     threading.Thread(target=stop.wait, name="service-worker", daemon=True).start()
 
+in_section = threading.Event()
+
+
+def slow_section() -> str:
+    in_section.set()
+    threading.Event().wait(1.0)  # a section that takes a second
+    return "done"
+
+
+if mode == "during-report":
+    guru.TextGuruMeditation.register_section("Slow", slow_section)
+    guru.TextGuruMeditation._watcher.request()
+    in_section.wait()
+
 before = gmr_threads()
 with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
     pid = os.fork()
     if pid == 0:
         os._exit(0 if "gmr-watcher" in gmr_threads() else 3)
+written = any("_gurumeditation_" in name for name in os.listdir(log_dir))
 _, status = os.waitpid(pid, 0)
 print(json.dumps({
+    "report_written_at_fork": written,
     "before": before,
     "after": gmr_threads(),
     "warnings": [str(w.message) for w in caught if "multi-threaded" in str(w.message)],
