@@ -27,6 +27,7 @@ from oslo_config import cfg
 
 from conftest import ParkedGreenlets, ParkedThreads
 from gmr import facts, greenlets, grouping, redact, render, report, snapshot, tasks
+from gmr.model import StackTableBuilder
 
 slow = pytest.mark.slow
 
@@ -129,10 +130,12 @@ def _items(conf: cfg.ConfigOpts, captured: snapshot.Snapshot) -> dict[str, Calla
         "tasks (100 parked)": tasks.capture_tasks,
         "redaction (options, argv)": lambda: ([redact.redact(value) for value in values],
                                               redact.redact_argv(list(sys.argv))),
-        "grouping (group_stacks)": lambda: grouping.group_stacks(captured.greenlets),
-        "greenlets section, listed": lambda: report.greenlets_data(captured, default),
+        "grouping (group_stacks)": lambda: grouping.group_stacks(
+            captured.greenlets, lambda green: id(green.frames)),
+        "greenlets section, listed": lambda: report.greenlets_data(
+            captured, default, StackTableBuilder()),
         "greenlets section, grouped": lambda: report.greenlets_data(
-            captured, report.Options(group_stacks=True)),
+            captured, report.Options(group_stacks=True), StackTableBuilder()),
         "render text": lambda: render.text(model),
         "render json": lambda: render.json_text(model),
         "render json-compact": lambda: render.json_text(model, compact=True),

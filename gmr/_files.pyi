@@ -1,5 +1,6 @@
 # The typed boundary of the file helpers. gmr/_files.pyx (compiled) and
 # gmr/_files_py.py (pure) both meet it; gmr/_impl.py picks one.
+from collections.abc import Iterable
 from typing import Final
 
 IMPLEMENTATION: Final[str]  # "compiled" or "pure"
@@ -17,3 +18,8 @@ def list_dirs(paths: list[str]) -> list[list[str] | None]: ...
 # data in a new file directory/<prefix>_gurumeditation_<UTC stamp><suffix>
 # (or .1, .2, ...: never replacing a file), appearing whole; returns its path.
 def publish(directory: str, prefix: str, suffix: str, data: bytes) -> str: ...
+
+# The same, for a report made a piece at a time: each piece written as it
+# comes (the compiled core lets the GIL go for each write); a short write or
+# an exception from chunks (raised again) leaves no file.
+def publish_chunks(directory: str, prefix: str, suffix: str, chunks: Iterable[bytes]) -> str: ...

@@ -11,11 +11,11 @@ gmr/_files.pyi is the typed boundary; gmr/_files_py.py is the pure twin.
 import os
 
 from cpython.bytes cimport PyBytes_FromStringAndSize
-from libc.errno cimport EEXIST, EINTR, errno
+from libc.errno cimport EEXIST, EINTR, EIO, errno
 from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport strcmp, strerror, strlen
 from posix.fcntl cimport O_CLOEXEC, O_RDONLY, open
-from posix.unistd cimport close, read
+from posix.unistd cimport close, read, unlink
 
 IMPLEMENTATION = "compiled"
 
@@ -27,6 +27,9 @@ cdef extern from "_publish.h" nogil:
                         const char *suffix)
     int gmr_publish(const char *base, const char *data, size_t length, char *name,
                     size_t size, int *stage)
+    int gmr_publish_begin(const char *base, char *temporary, size_t size)
+    int gmr_write_all(int fd, const char *data, size_t size)
+    int gmr_publish_finish(const char *temporary, const char *base, char *name, size_t size)
 
 cdef extern from "<dirent.h>" nogil:
     ctypedef struct DIR
@@ -157,6 +160,58 @@ def publish(str directory, str prefix, str suffix, bytes data):
     if error == 0:
         with nogil:
             error = gmr_publish(base, content, size, name, sizeof(name), &stage)
+    if error == 0:
+        return os.fsdecode(name[:strlen(name)])
+    where = os.fsdecode(base[:strlen(base)]) if stage == 2 else directory
+    what = ("no free report name" if stage == 2 and error == EEXIST
+            else strerror(error).decode(errors="replace"))
+    raise OSError(error, what, where)
+
+
+def publish_chunks(str directory, str prefix, str suffix, chunks):
+    """As publish(), for a report made a piece at a time: each bytes piece
+    of the iterable chunks is written as it comes, with the GIL let go for
+    the write, so that no whole report is ever held. The file appears whole
+    or not at all: a short write, or an exception from chunks (raised
+    again), leaves no file."""
+    cdef bytes directory_c = os.fsencode(directory)
+    cdef bytes prefix_c = os.fsencode(prefix)
+    cdef bytes suffix_c = os.fsencode(suffix)
+    cdef char base[4096]
+    cdef char temporary[4096 + 64]
+    cdef char name[4096 + 16]
+    cdef const char *content
+    cdef size_t size
+    cdef int error, fd = -1, stage = 0
+    cdef bytes piece
+    error = gmr_report_base(base, sizeof(base), directory_c, prefix_c, suffix_c)
+    if error == 0:
+        with nogil:
+            fd = gmr_publish_begin(base, temporary, sizeof(temporary))
+            if fd < 0:
+                error = errno
+    if error == 0:
+        stage = 1
+        try:
+            for piece in chunks:
+                content = piece
+                size = len(piece)
+                with nogil:
+                    error = gmr_write_all(fd, content, size)
+                if error:
+                    break
+        except BaseException:
+            close(fd)
+            unlink(temporary)
+            raise
+        with nogil:
+            if close(fd) < 0 and error == 0 and errno != EINTR:
+                error = errno
+            if error:
+                unlink(temporary)  # never a cut report under a report's name
+            else:
+                stage = 2
+                error = gmr_publish_finish(temporary, base, name, sizeof(name))
     if error == 0:
         return os.fsdecode(name[:strlen(name)])
     where = os.fsdecode(base[:strlen(base)]) if stage == 2 else directory

@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import os
 import time
+from collections.abc import Iterable
 
 from gmr import _originals
 from gmr.retention import MARK
@@ -70,6 +71,12 @@ def publish(directory: str, prefix: str, suffix: str, data: bytes) -> str:
     """As the compiled core's (gmr/_publish.h): data in a hidden temporary
     file, linked to the first free name among base, base.1, ...; a short
     write leaves no file."""
+    return publish_chunks(directory, prefix, suffix, [data])
+
+
+def publish_chunks(directory: str, prefix: str, suffix: str, chunks: Iterable[bytes]) -> str:
+    """As publish(), each piece of chunks written as it comes; a short write,
+    or an exception from chunks (raised again), leaves no file."""
     stamp = time.strftime("%Y%m%d%H%M%S", time.gmtime())
     base = os.path.join(directory, f"{prefix}{MARK}{stamp}{suffix}")
     temporary = os.path.join(
@@ -81,7 +88,8 @@ def publish(directory: str, prefix: str, suffix: str, data: bytes) -> str:
         raise OSError(error.errno, error.strerror, directory) from None
     try:
         try:
-            _originals.write_all(fd, data)
+            for data in chunks:
+                _originals.write_all(fd, data)
         finally:
             os.close(fd)
         for attempt in range(_first_free(base), _MAX_ATTEMPTS):

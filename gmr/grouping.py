@@ -3,11 +3,9 @@ three stacks with their counts, not 10,000 listings (Go's pprof debug=1)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
-
-from gmr.snapshot import Frame
 
 T = TypeVar("T")
 
@@ -15,45 +13,26 @@ T = TypeVar("T")
 MEMBERS_SHOWN = 20
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StackGroup(Generic[T]):
-    """Contexts (threads, greenlets) that stand in the very same frames."""
+    """Contexts (threads, greenlets) that stand in the very same stack."""
 
-    #: The shared frames, outermost first.
-    frames: tuple[Frame, ...]
-    #: Every context with those frames, in the order they were given.
+    #: The stack they share, as stack_of gave it.
+    stack: Hashable
+    #: Every context with that stack, in the order they were given.
     members: tuple[T, ...]
 
 
-def group_stacks(contexts: Iterable[T],
-                 frames_of: Callable[[T], tuple[Frame, ...]] | None = None) -> list[StackGroup[T]]:
-    """Group contexts by identical stacks (same code objects, same
-    instructions), largest group first, ties in first-seen order."""
-    get: Callable[[T], tuple[Frame, ...]] = frames_of or (lambda context: context.frames)  # type: ignore[attr-defined]
-    groups: dict[tuple[tuple[int, int], ...], list[T]] = {}
-    shapes: dict[tuple[tuple[int, int], ...], tuple[Frame, ...]] = {}
-    # Contexts in the same frames mostly share one frames tuple (see
-    # snapshot): its key is made once.
-    keys: dict[int, tuple[tuple[int, int], ...]] = {}
+def group_stacks(contexts: Iterable[T], stack_of: Callable[[T], Hashable]) -> list[StackGroup[T]]:
+    """Group contexts by identical stacks (stack_of: a key equal for equal
+    stacks, the model's stack index), largest group first, ties in
+    first-seen order."""
+    groups: dict[Hashable, list[T]] = {}
     for context in contexts:
-        frames: tuple[Frame, ...] = get(context)
-        key = keys.get(id(frames))
-        if key is None:
-            key = keys[id(frames)] = tuple((id(frame.code), frame.lasti) for frame in frames)
-        if key not in groups:
-            groups[key] = []
-            shapes[key] = frames
-        groups[key].append(context)
+        key = stack_of(context)
+        members = groups.get(key)
+        if members is None:
+            members = groups[key] = []
+        members.append(context)
     ordered = sorted(groups.items(), key=lambda item: -len(item[1]))
-    return [StackGroup(shapes[key], tuple(members)) for key, members in ordered]
-
-
-def trim(frames: Sequence[Frame], max_depth: int) -> tuple[list[Frame], int, list[Frame]]:
-    """(outermost frames, how many are omitted, innermost frames) for a stack
-    deeper than max_depth: its top and bottom are kept, and the cut is said
-    ("N frames omitted"), never silent. max_depth <= 0 keeps everything."""
-    if max_depth <= 0 or len(frames) <= max_depth:
-        return list(frames), 0, []
-    inner = max_depth // 2
-    outer = max_depth - inner
-    return list(frames[:outer]), len(frames) - max_depth, list(frames[len(frames) - inner:])
+    return [StackGroup(key, tuple(members)) for key, members in ordered]

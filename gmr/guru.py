@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from gmr import opts as gmr_opts
-from gmr import render, report, servers, sinks, snapshot, watcher
+from gmr import pipeline, report, servers, sinks, snapshot, watcher
 from gmr._impl import FALLBACK
 
 #: Whether this process has said on stderr that it runs on pure twins. A
@@ -81,8 +81,8 @@ class TextGuruMeditation:
         if format not in gmr_opts.FORMATS:
             raise ValueError(f"unknown report format {format!r}: "
                              f"one of {', '.join(gmr_opts.FORMATS)}")
-        captured = snapshot.take(trigger="api", include_caller=True)
-        return self._render(captured, self.version, self._conf(), form=format)
+        captured = pipeline.take(trigger="api", include_caller=True)
+        return pipeline.text(captured, self._request(self.version, format))
 
     @classmethod
     def _conf(cls) -> Any:
@@ -127,7 +127,8 @@ class TextGuruMeditation:
             watcher.error_line(line)
 
     @classmethod
-    def _render(cls, captured: snapshot.Snapshot, version: Any, conf: Any, form: str) -> str:
+    def _request(cls, version: Any, form: str) -> pipeline.Request:
+        """What a report is made of now: the options as [oslo_reports] says."""
         options = report.Options(
             group_stacks=bool(cls._option("group_stacks", False)),
             max_stack_depth=int(cls._option("max_stack_depth", 0) or 0),
@@ -135,8 +136,8 @@ class TextGuruMeditation:
             section_timeout=float(cls._option("section_timeout", 5.0) or 5.0),
         )
         displaced = cls._watcher.displaced() if cls._watcher is not None else []
-        model = report.build(captured, version, conf, list(cls._registered), options, displaced)
-        return render.render(model, form)
+        return pipeline.Request(version, cls._conf(), tuple(cls._registered), options,
+                                tuple(displaced), form)
 
     # -- triggers -------------------------------------------------------------------
 
@@ -220,20 +221,17 @@ class TextGuruMeditation:
     @classmethod
     def _on_snapshot(cls, captured: snapshot.Snapshot) -> None:
         settings = cls._settings
-        form = str(cls._option("format", "text") or "text")
-        text = cls._render(captured, settings.version, cls._conf(), form)
-        if not settings.log_dir:
-            try:
-                sinks.to_stderr(text)
-            except OSError as error:
-                watcher.error_line(f"report to stderr: {error.strerror or error}")
-            return
-        suffix = f".{captured.pid}" if captured.pid != settings.setup_pid else ""
+        request = cls._request(settings.version, str(cls._option("format", "text") or "text"))
+        destination = pipeline.Destination(
+            settings.log_dir, settings.service_name or program_name(),
+            f".{captured.pid}" if captured.pid != settings.setup_pid else "",
+            int(cls._option("max_reports", 0) or 0), int(cls._option("max_bytes", 0) or 0))
         try:
-            sinks.to_file(settings.log_dir, settings.service_name or program_name(), text,
-                          suffix, int(cls._option("max_reports", 0) or 0),
-                          int(cls._option("max_bytes", 0) or 0))
+            pipeline.deliver(captured, request, destination)
         except OSError as error:
+            if not settings.log_dir:
+                watcher.error_line(f"report to stderr: {error.strerror or error}")
+                return
             reason = error.strerror or str(error)
             watcher.error_line(f"cannot write the report in {settings.log_dir}: {reason}; "
                                "the next trigger tries again")

@@ -19,14 +19,17 @@ visible escape, e.g. the six characters ``\\udc80``).
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from importlib import resources
 from typing import Any
 
-from gmr.report import Report, Section, failure
+from gmr.model import GreenletRecord, Group, Report, Section, StackTable, TaskRecord, ThreadRecord
+from gmr.report import failure
+from gmr.resolve import Location
 
 WIDTH = 72
 
@@ -74,83 +77,87 @@ def _context_banner(title: str) -> str:
     return f"------{title: ^60}------"
 
 
-def _frame_lines(out: list[str], item: Mapping[str, Any],
-                 rendered: dict[int, list[str]] | None = None) -> None:
-    """The stack of a thread, greenlet or group. Contexts resolved to one
-    shared frames list are rendered once (rendered maps its id to the lines)."""
-    frames = item["frames"]
-    lines = rendered.get(id(frames)) if rendered is not None else None
-    if lines is None:
-        lines = []
-        if not frames and not item.get("innermost"):
-            lines += ["No Traceback!", ""]
-        else:
-            _frames(lines, frames)
-            if item.get("omitted"):
-                lines += [f"... {item['omitted']} frames omitted ...", ""]
-                _frames(lines, item["innermost"])
-        if rendered is not None:
-            rendered[id(frames)] = lines
-    out += lines
+class _StackText:
+    """The text of a report's stack table: each distinct frame and each
+    distinct stack made (and escaped) once, when first needed, and reused by
+    every listing that stands in it."""
+
+    def __init__(self, table: StackTable) -> None:
+        self._table = table
+        self._frames: list[str | None] = [None] * len(table.frames)
+        self._stacks: list[str | None] = [None] * len(table.stacks)
+        self._spawned: dict[tuple[int | None, int], str] = {}
+
+    def frame(self, index: int) -> str:
+        """A frame as oslo.reports prints it: where, then the source line
+        (and the blank line after them)."""
+        text = self._frames[index]
+        if text is None:
+            where = self._table.frames[index]
+            text = self._frames[index] = (
+                f"{escape(where.file, lead=True)}:{escape(where.line)} in "
+                f"{escape(where.function)}\n    `{escape(where.source)}`\n")
+        return text
+
+    def stack(self, index: int) -> str:
+        """A whole stack, its cut said where it is cut."""
+        text = self._stacks[index]
+        if text is None:
+            stack = self._table.stacks[index]
+            if not stack.frames and not stack.innermost:
+                text = "No Traceback!\n"
+            else:
+                frame = self.frame
+                parts = [frame(where) for where in stack.frames]
+                if stack.omitted:
+                    parts.append(f"... {stack.omitted} frames omitted ...\n")
+                    parts += [frame(where) for where in stack.innermost]
+                text = "\n".join(parts)
+            self._stacks[index] = text
+        return text
+
+    def spawned(self, spawner: int | None, index: int) -> str:
+        """Where a greenlet was spawned, made once for all the greenlets one
+        spawner started from the same place."""
+        key = (spawner, index)
+        text = self._spawned.get(key)
+        if text is None:
+            head = "Spawned" + (f" by {hex(spawner)}" if spawner else "") + " at:\n"
+            text = self._spawned[key] = "\n".join([head, self.stack(index)])
+        return text
 
 
-#: The two lines of each frame (FrameInfo, shared by every stack that
-#: holds it), made and escaped once: a report may hold 100,000 frames. An
-#: entry holds its frame, so the id() in its key is not reused while it lives.
-_frame_text: dict[int, tuple[Any, str, str]] = {}
-
-
-def _frame_text_of(frame: Any) -> tuple[Any, str, str]:
-    filename, line, function, source = frame
-    if len(_frame_text) > 100_000:
-        _frame_text.clear()
-    entry = _frame_text[id(frame)] = (
-        frame, f"{escape(filename, lead=True)}:{escape(line)} in {escape(function)}",
-        f"    `{escape(source)}`")
-    return entry
-
-
-def _frames(out: list[str], frames: list[Any]) -> None:
-    """Each frame as oslo.reports prints it: where, then the source line."""
-    known = _frame_text.get
-    for frame in frames:
-        entry = known(id(frame))
-        if entry is None or entry[0] is not frame:
-            entry = _frame_text_of(frame)
-        out += (entry[1], entry[2], "")
-
-
-def _thread_facts(entry: Mapping[str, Any]) -> str:
-    name = entry.get("name")
+def _thread_facts(thread: ThreadRecord) -> str:
+    name = thread.name
     parts = [escape(name) if name else "(not a threading.Thread)"]
-    if entry.get("native_id"):
-        parts.append(f"native id {escape(entry['native_id'])}")
-    if entry.get("main"):
+    if thread.native_id:
+        parts.append(f"native id {escape(thread.native_id)}")
+    if thread.main:
         parts.append("main thread")
-    if entry.get("daemon"):
+    if thread.daemon:
         parts.append("daemon")
-    if entry.get("state"):
-        parts.append(escape(entry["state"]))
-    if entry.get("cpu_seconds") is not None:
-        parts.append(f"cpu {float(entry['cpu_seconds']):.2f} s")
+    if thread.state:
+        parts.append(escape(thread.state))
+    if thread.cpu_seconds is not None:
+        parts.append(f"cpu {float(thread.cpu_seconds):.2f} s")
     return ", ".join(parts)
 
 
-def _greenlet_facts(entry: Mapping[str, Any]) -> str:
+def _greenlet_facts(green: GreenletRecord) -> str:
     # Written for speed: a report may list 10,000 greenlets (hex() is
     # quicker than a format spec).
-    state = escape(entry["state"])
+    state = escape(green.state)
     what = state
-    name = entry["name"]
+    name = green.name
     if name:
         name = escape(name)
-        ident = entry["minimal_ident"]
+        ident = green.minimal_ident
         what = (f"{name} (#{escape(ident)}), " if ident is not None else f"{name}, ") + state
-    facts = f"id {hex(entry['id'])}, {escape(entry['type'])}, {what}"
-    parent = entry["parent"]
+    facts = f"id {hex(green.id)}, {escape(green.type)}, {what}"
+    parent = green.parent
     if parent:
         facts += f", parent {hex(parent)}"
-    thread = entry["thread"]
+    thread = green.thread
     if thread:
         facts += f", in thread #{escape(thread)}"
     if state == "running":
@@ -158,44 +165,49 @@ def _greenlet_facts(entry: Mapping[str, Any]) -> str:
     return facts
 
 
-def _spawning_stack(out: list[str], entry: Mapping[str, Any],
-                    rendered: dict[tuple[Any, ...], list[str]]) -> None:
-    """Where a greenlet was spawned: rendered once for all the greenlets one
-    spawner started from the same place (rendered keeps the lines)."""
-    key = (entry.get("spawned_by"), *entry["spawning_stack"])
-    lines = rendered.get(key)
-    if lines is None:
-        spawner = key[0]
-        lines = rendered[key] = ["Spawned" + (f" by {hex(spawner)}" if spawner else "") + " at:",
-                                 ""]
-        _frames(lines, entry["spawning_stack"])
-    out += lines
+def _threads(out: list[str], items: tuple[ThreadRecord | Group, ...],
+             stacks: _StackText) -> None:
+    for item in items:
+        if isinstance(item, Group):
+            _group(out, item, "Threads",
+                   [f"  Thread #{escape(member.id)}: {_thread_facts(member)}"
+                    for member in item.members])
+        else:
+            out += (_context_banner(f"Thread #{escape(item.id)}"), "",
+                    f"({_thread_facts(item)})", "")
+        out.append(stacks.stack(item.stack))
 
 
-def _contexts(out: list[str], items: list[Mapping[str, Any]], green: bool) -> None:
-    facts = _greenlet_facts if green else _thread_facts
-    rendered: dict[int, list[str]] = {}
-    spawned: dict[tuple[Any, ...], list[str]] = {}
+def _greenlets(out: list[str], items: tuple[GreenletRecord | Group, ...],
+               stacks: _StackText) -> None:
+    if not items:
+        out += ("No green threads.", "")
     green_banner = _context_banner("Green Thread")
     for item in items:
-        if "members" in item:  # a group of identical stacks
-            members = item["members"]
-            noun = "Green Threads" if green else "Threads"
-            out.append(_context_banner(f"{escape(item['count'])} {noun} with this stack"))
-            out.append("")
-            for member in members:
-                label = f"Thread #{escape(member['id'])}: " if not green else ""
-                out.append(f"  {label}{facts(member)}")
-            if item["count"] > len(members):
-                out.append(f"  ... and {item['count'] - len(members)} more")
-            out.append("")
-        else:
-            out += (green_banner if green else _context_banner(f"Thread #{escape(item['id'])}"),
-                    "",
-                    f"({facts(item)})", "")
-        _frame_lines(out, item, rendered)
-        if item.get("spawning_stack"):
-            _spawning_stack(out, item, spawned)
+        if isinstance(item, Group):
+            _group(out, item, "Green Threads",
+                   [f"  {_greenlet_facts(member)}" for member in item.members])
+            out.append(stacks.stack(item.stack))
+            continue
+        out += (green_banner, "", f"({_greenlet_facts(item)})", "", stacks.stack(item.stack))
+        if item.spawning_stack is not None:
+            out.append(stacks.spawned(item.spawned_by, item.spawning_stack))
+
+
+def _group(out: list[str], group: Group, noun: str, members: list[str]) -> None:
+    out.append(_context_banner(f"{escape(group.total)} {noun} with this stack"))
+    out.append("")
+    out += members
+    if group.total > len(group.members):
+        out.append(f"  ... and {group.total - len(group.members)} more")
+    out.append("")
+
+
+def _tasks(out: list[str], items: tuple[TaskRecord, ...], stacks: _StackText) -> None:
+    for task in items:
+        out += (_context_banner(f"Task {escape(task.name)}"), "",
+                f"({escape(task.state)}, loop {int(task.loop_id):#x} {escape(task.loop)})", "",
+                stacks.stack(task.stack))
 
 
 def _nested(out: list[str], value: Any, indent: int) -> None:
@@ -300,30 +312,58 @@ def _header(out: list[str], header: Mapping[str, Any]) -> None:
     out.append("")
 
 
-def _guarded(out: list[str], render: Callable[[list[str], Any], None], item: Any) -> None:
-    """Lines from render(lines, item), or one line saying why it failed: a
-    value that cannot be made text spoils its own section, never the report."""
+#: About how many characters each piece of a rendered report holds: a
+#: report is made and written a piece at a time, never as one string.
+CHUNK = 1 << 16
+
+
+def _guarded(render: Callable[[list[str]], None]) -> list[str]:
+    """Lines from render(lines), or one line saying why it failed: a value
+    that cannot be made text spoils its own section, never the report. A
+    "line" may be a block of lines (a stack's text): lines are joined by
+    newlines."""
     lines: list[str] = []
     try:
-        render(lines, item)
+        render(lines)
     except Exception as error:
         lines = [f"gmr: {escape(failure(error))}"]
-    out += lines
+    return lines
+
+
+def _text_sections(report: Report) -> Iterator[list[str]]:
+    """The lines of the header, then of each section, one section at a time."""
+    stacks = _StackText(report.table)
+    yield _guarded(lambda out: _header(out, report.header))
+    for section in report.sections:
+        try:
+            title = banner(section.title)
+        except Exception as error:  # a title that cannot be made text
+            title = banner(f"<title failed: {type(error).__name__}>")
+        yield [title]
+        yield _guarded(functools.partial(_section_text, section=section, stacks=stacks))
+
+
+def text_chunks(report: Report) -> Iterator[str]:
+    """The text report, in pieces of about CHUNK characters."""
+    pending: list[str] = []
+    size = 0
+    for lines in _text_sections(report):
+        for line in lines:
+            pending.append(line)
+            size += len(line) + 1
+            if size >= CHUNK:
+                pending.append("")
+                yield "\n".join(pending)
+                pending, size = [], 0
+    pending.append("")
+    yield "\n".join(pending)
 
 
 def text(report: Report) -> str:
-    out: list[str] = []
-    _guarded(out, _header, report.header)
-    for section in report.sections:
-        try:
-            out.append(banner(section.title))
-        except Exception as error:  # a title that cannot be made text
-            out.append(banner(f"<title failed: {type(error).__name__}>"))
-        _guarded(out, _section_text, section)
-    return "\n".join(out) + "\n"
+    return "".join(text_chunks(report))
 
 
-def _section_text(out: list[str], section: Section) -> None:
+def _section_text(out: list[str], section: Section, stacks: _StackText) -> None:
     if section.error is not None:
         out.append(f"gmr: {escape(section.error)}")
         return
@@ -332,20 +372,11 @@ def _section_text(out: list[str], section: Section) -> None:
         for key in ("product", "vendor", "version"):
             out.append(f"{key} = {escape(data[key]) if data[key] is not None else ''}")
     elif section.kind == "threads":
-        _contexts(out, data, green=False)
+        _threads(out, data, stacks)
     elif section.kind == "greenlets":
-        if not data:
-            out.append("No green threads.")
-            out.append("")
-        _contexts(out, data, green=True)
+        _greenlets(out, data, stacks)
     elif section.kind == "tasks":
-        for task in data:
-            out.append(_context_banner(f"Task {escape(task['name'])}"))
-            out.append("")
-            out.append(f"({escape(task['state'])}, loop {int(task['loop_id']):#x} "
-                       f"{escape(task['loop'])})")
-            out.append("")
-            _frame_lines(out, task)
+        _tasks(out, data, stacks)
     elif section.kind == "processes":
         _processes(out, data)
     elif section.kind == "configuration":
@@ -395,37 +426,6 @@ def _jsonable(value: Any) -> Any:
     return _json_str(value)
 
 
-#: Sections built by gmr from plain data (dicts, lists, tuples, str, numbers,
-#: None) go to the encoder as they are; the others are made plain first.
-_PLAIN_KINDS = frozenset({"threads", "greenlets", "tasks"})
-
-
-def _section_dict(section: Section, plain_all: bool) -> dict[str, Any]:
-    """One section as JSON data, under a guard: a value that cannot be made
-    JSON spoils its own section (data null, error saying why), never the
-    report."""
-    try:
-        title = _json_str(section.title)
-    except Exception as error:
-        title = f"<title failed: {type(error).__name__}>"
-    try:
-        plain = section.kind in _PLAIN_KINDS and not plain_all
-        data = section.data if plain else _jsonable(section.data)
-        reason = None if section.error is None else _json_str(section.error)
-    except Exception as failed:
-        data, reason = None, _json_str(failure(failed))
-    return {"title": title, "kind": section.kind, "data": data, "error": reason}
-
-
-def as_dict(report: Report, plain_all: bool = False) -> dict[str, Any]:
-    """The report as JSON data. Built-in sections of plain data go as they
-    are, unless plain_all (every value checked: the slow, strict way)."""
-    return {
-        "header": _jsonable(report.header),
-        "sections": [_section_dict(section, plain_all) for section in report.sections],
-    }
-
-
 def json_schema() -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of the JSON report, shipped with gmr as
     gmr/report.schema.json; its version is header.reportVersion."""
@@ -440,9 +440,97 @@ def _not_plain(value: Any) -> Any:
 
 #: One line of JSON: no spaces (json-compact), or with spaces to read (a
 #: record's line in the indented form). Strict: no NaN or Infinity, nothing
-#: JSON has no form for (json_text then makes every value plain first).
+#: JSON has no form for.
 _compact = json.JSONEncoder(separators=(",", ":"), allow_nan=False, default=_not_plain).encode
 _spaced = json.JSONEncoder(separators=(", ", ": "), allow_nan=False, default=_not_plain).encode
+
+
+class _Json:
+    """Strict RFC 8259 JSON (ASCII), a piece at a time. Data gmr built goes
+    to the C encoder as it is; only a piece where that meets a float JSON
+    has no number for, an object it has no form for, or a surrogate (the
+    piece then holds a \\udXXXX escape; a character past U+FFFF does too) is
+    made plain (_jsonable) and encoded again: the same text as making the
+    whole document plain first."""
+
+    def __init__(self, compact: bool) -> None:
+        self.compact = compact
+        self._encode = _compact if compact else _spaced
+
+    def value(self, value: Any) -> str:
+        """A value on one line."""
+        try:
+            text = self._encode(value)
+        except ValueError:
+            text = None
+        if text is None or "\\ud" in text:
+            text = self._encode(_jsonable(value))
+        return text
+
+    def key(self, key: Any) -> str:
+        text = json.dumps(str(key))
+        return json.dumps(_json_str(key)) if "\\ud" in text else text
+
+    def record(self, fields: dict[str, Any], tail: str = "") -> _Encoded:
+        """A record (a thread, a greenlet) on one line: its fields, then
+        tail, the already encoded rest of it (its stack, shared)."""
+        head = self.value(fields)
+        if not tail:
+            return _Encoded(head, "")
+        return _Encoded(head[:-1] + ("," if self.compact else ", "), tail)
+
+    def pieces(self, value: Any, pad: str) -> Iterator[str]:
+        """Indented JSON where a person reads it: mappings nest, one key per
+        line; in a list, each record (a thread, a greenlet, a process, a
+        frame) takes one line. Compact: the same document on one line."""
+        if type(value) is _Encoded:
+            yield value.head
+            yield value.tail
+        elif self.compact:
+            if _is_record(value):
+                yield self.value(value)
+            elif isinstance(value, dict):
+                yield "{"
+                for index, (key, item) in enumerate(value.items()):
+                    yield f",{self.key(key)}:" if index else f"{self.key(key)}:"
+                    yield from self.pieces(item, pad)
+                yield "}"
+            else:
+                yield "["
+                for index, item in enumerate(value):
+                    if index:
+                        yield ","
+                    yield from self.pieces(item, pad)
+                yield "]"
+        elif isinstance(value, dict) and value:
+            inner = pad + "  "
+            yield "{\n"
+            for index, (key, item) in enumerate(value.items()):
+                yield f",\n{inner}{self.key(key)}: " if index else f"{inner}{self.key(key)}: "
+                yield from self.pieces(item, inner)
+            yield f"\n{pad}}}"
+        elif isinstance(value, list | tuple) and not _is_record(value):
+            inner = pad + "  "
+            yield "[\n"
+            for index, item in enumerate(value):
+                yield f",\n{inner}" if index else inner
+                if type(item) is not _Encoded and _is_record(item):
+                    yield self.value(item)
+                else:
+                    yield from self.pieces(item, inner)
+            yield f"\n{pad}]"
+        else:
+            yield self.value(value)
+
+
+class _Encoded:
+    """A record already encoded: its head and its shared tail."""
+
+    __slots__ = ("head", "tail")
+
+    def __init__(self, head: str, tail: str) -> None:
+        self.head = head
+        self.tail = tail
 
 
 def _is_record(value: Any) -> bool:
@@ -450,69 +538,171 @@ def _is_record(value: Any) -> bool:
     frame): one line. Whatever holds a mapping is not a record. Lists are
     taken as their first item shows them: each list the report makes holds
     one kind of thing."""
+    if type(value) is _Encoded:
+        return True
     if isinstance(value, dict):
         value = value.values()
     elif not isinstance(value, list | tuple):
         return True
     for item in value:
-        if isinstance(item, dict):
+        if isinstance(item, dict | _Encoded):
             return False
-        if isinstance(item, list | tuple) and item and isinstance(item[0], dict):
+        if isinstance(item, list | tuple) and item and isinstance(item[0], dict | _Encoded):
             return False
     return True
 
 
-def _pretty(out: list[str], value: Any, pad: str) -> None:
-    """Indented JSON where a person reads it: mappings nest, one key per line;
-    in a list, each record (a thread, a greenlet, a process, a frame) takes
-    one line. Those lines come from the C encoder: fast with 10,000 greenlets."""
-    inner = pad + "  "
-    if isinstance(value, dict) and value:
-        out.append("{\n")
-        for index, (key, item) in enumerate(value.items()):
-            out.append(f",\n{inner}" if index else inner)
-            out.append(f"{json.dumps(str(key))}: ")
-            _pretty(out, item, inner)
-        out.append(f"\n{pad}}}")
-    elif isinstance(value, list | tuple) and not _is_record(value):
-        out.append("[\n")
-        for index, item in enumerate(value):
-            out.append(f",\n{inner}" if index else inner)
-            if _is_record(item):
-                out.append(_spaced(item))
-            else:
-                _pretty(out, item, inner)
-        out.append(f"\n{pad}]")
-    else:
-        out.append(_spaced(value))
+#: Sections built by gmr from typed records (gmr.model).
+_RECORD_KINDS = frozenset({"threads", "greenlets", "tasks"})
 
 
-def _encode(document: dict[str, Any], compact: bool) -> str:
+class _JsonStacks:
+    """Each distinct stack of the table as JSON, encoded once."""
+
+    def __init__(self, table: StackTable, encoder: _Json) -> None:
+        self._table = table
+        self._encoder = encoder
+        self._tails: list[str | None] = [None] * len(table.stacks)
+
+    def fields(self, index: int) -> dict[str, Any]:
+        stack = self._table.stacks[index]
+        return {"frames": self._table.locations(stack.frames), "omitted": stack.omitted,
+                "innermost": self._table.locations(stack.innermost)}
+
+    def tail(self, index: int) -> str:
+        """The stack's fields as the end of a record: '"frames": ...}'."""
+        tail = self._tails[index]
+        if tail is None:
+            tail = self._tails[index] = self._encoder.value(self.fields(index))[1:]
+        return tail
+
+    def spawning(self, index: int | None) -> list[Location]:
+        if index is None:
+            return []
+        return self._table.locations(self._table.stacks[index].frames)
+
+
+def _thread_fields(thread: ThreadRecord) -> dict[str, Any]:
+    return {"id": thread.id, "name": thread.name, "native_id": thread.native_id,
+            "main": thread.main, "daemon": thread.daemon, "state": thread.state,
+            "cpu_seconds": thread.cpu_seconds}
+
+
+def _greenlet_fields(green: GreenletRecord, stacks: _JsonStacks) -> dict[str, Any]:
+    return {"id": green.id, "type": green.type, "name": green.name,
+            "minimal_ident": green.minimal_ident, "state": green.state, "parent": green.parent,
+            "thread": green.thread, "spawned_by": green.spawned_by,
+            "spawning_stack": stacks.spawning(green.spawning_stack)}
+
+
+def _task_fields(task: TaskRecord) -> dict[str, Any]:
+    return {"name": task.name, "state": task.state, "loop_id": task.loop_id, "loop": task.loop}
+
+
+def _records(kind: str, items: tuple[Any, ...], stacks: _JsonStacks,
+             encoder: _Json) -> list[Any]:
+    """A section of records as JSON data: each record encoded on its line,
+    a group as a mapping of them."""
+    def fields(record: Any) -> dict[str, Any]:
+        if kind == "threads":
+            return _thread_fields(record)
+        if kind == "greenlets":
+            return _greenlet_fields(record, stacks)
+        return _task_fields(record)
+
+    out: list[Any] = []
+    for item in items:
+        if isinstance(item, Group):
+            group: dict[str, Any] = {
+                "count": item.total,
+                "members": [encoder.record(fields(member)) for member in item.members]}
+            group.update(stacks.fields(item.stack))
+            out.append(group)
+        else:
+            out.append(encoder.record(fields(item), stacks.tail(item.stack)))
+    return out
+
+
+def _section_dict(section: Section, stacks: _JsonStacks, encoder: _Json) -> dict[str, Any]:
+    """One section as JSON data, under a guard: a value that cannot be made
+    JSON spoils its own section (data null, error saying why), never the
+    report."""
+    try:
+        title = _json_str(section.title)
+    except Exception as error:
+        title = f"<title failed: {type(error).__name__}>"
+    try:
+        if section.kind in _RECORD_KINDS and section.error is None:
+            data = _records(section.kind, section.data, stacks, encoder)
+        else:
+            data = _jsonable(section.data)
+        reason = None if section.error is None else _json_str(section.error)
+    except Exception as failed:
+        data, reason = None, _json_str(failure(failed))
+    return {"title": title, "kind": section.kind, "data": data, "error": reason}
+
+
+def _json_pieces(report: Report, compact: bool) -> Iterator[str]:
+    encoder = _Json(compact)
+    stacks = _JsonStacks(report.table, encoder)
+    header = _jsonable(report.header)
     if compact:
-        return _compact(document) + "\n"
-    out: list[str] = []
-    _pretty(out, document, "")
-    return "".join(out) + "\n"
+        yield '{"header":'
+        yield from encoder.pieces(header, "")
+        yield ',"sections":['
+        for index, section in enumerate(report.sections):
+            if index:
+                yield ","
+            yield from encoder.pieces(_section_dict(section, stacks, encoder), "")
+        yield "]}\n"
+        return
+    yield '{\n  "header": '
+    yield from encoder.pieces(header, "  ")
+    yield ',\n  "sections": '
+    if not report.sections:
+        yield "[]"
+    else:
+        yield "[\n"
+        for index, section in enumerate(report.sections):
+            yield ",\n    " if index else "    "
+            entry = _section_dict(section, stacks, encoder)
+            if _is_record(entry):
+                yield encoder.value(entry)
+            else:
+                yield from encoder.pieces(entry, "    ")
+        yield "\n  ]"
+    yield "\n}\n"
+
+
+def json_chunks(report: Report, compact: bool = False) -> Iterator[str]:
+    """The report as strict RFC 8259 JSON (ASCII), in pieces of about CHUNK
+    characters."""
+    pending: list[str] = []
+    size = 0
+    for piece in _json_pieces(report, compact):
+        pending.append(piece)
+        size += len(piece)
+        if size >= CHUNK:
+            yield "".join(pending)
+            pending, size = [], 0
+    if pending:
+        yield "".join(pending)
 
 
 def json_text(report: Report, compact: bool = False) -> str:
-    """The report as strict RFC 8259 JSON (ASCII). Built-in data goes to the
-    encoder as it is; only when that meets a float JSON has no number for, an
-    object it has no form for, or a surrogate (the output then holds a
-    \\udXXXX escape; a character past U+FFFF does too) is every value made
-    plain and the document encoded again."""
-    try:
-        text = _encode(as_dict(report), compact)
-    except ValueError:
-        text = None
-    if text is None or "\\ud" in text:
-        text = _encode(as_dict(report, plain_all=True), compact)
-    return text
+    """The report as strict RFC 8259 JSON (ASCII)."""
+    return "".join(json_chunks(report, compact))
+
+
+def chunks(report: Report, form: str = "text") -> Iterator[str]:
+    """The report in form ("text", "json" or "json-compact"), in pieces of
+    about CHUNK characters: what a sink writes as they come."""
+    if form == "json":
+        return json_chunks(report)
+    if form == "json-compact":
+        return json_chunks(report, compact=True)
+    return text_chunks(report)
 
 
 def render(report: Report, form: str = "text") -> str:
-    if form == "json":
-        return json_text(report)
-    if form == "json-compact":
-        return json_text(report, compact=True)
-    return text(report)
+    return "".join(chunks(report, form))

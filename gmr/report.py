@@ -1,6 +1,8 @@
-"""The report model, built from a snapshot after the capture: one ordered
-list of sections, each with plain data that both renderers read (text in
-the oslo.reports layout, and JSON).
+"""The report model (gmr.model), built from a snapshot after the capture:
+one ordered list of sections, the threads, greenlets and tasks as typed
+records pointing into one table of distinct stacks, the other sections as
+plain data; both renderers read it (text in the oslo.reports layout, and
+JSON).
 
 Section order: Package, Threads, Green Threads, Processes, Configuration,
 then the registered sections. A section whose builder fails says so in one
@@ -11,127 +13,34 @@ from __future__ import annotations
 
 import datetime
 import gc
-import io
-import linecache
 import os
 import sys
 import time
-import tokenize
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from types import CodeType, ModuleType
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from types import ModuleType
 from typing import Any
 
 from gmr import _originals, facts, greenlets, grouping, redact, snapshot, tasks
-from gmr._impl import files, trigger, walker
+from gmr._impl import trigger, walker
+from gmr.model import (
+    GreenletRecord,
+    Group,
+    Report,
+    Section,
+    StackTableBuilder,
+    TaskRecord,
+    ThreadRecord,
+)
 
 #: The JSON schema version of the report (header.reportVersion).
 REPORT_VERSION = 1
 
-FrameInfo = tuple[str, int, str, str]  # file, line, function, source
-
-class _PerCode:
-    """FrameInfo worked out once per code object and number (an instruction,
-    a line), however many stacks share it. An entry holds its code object,
-    so the id() in its key is not reused while it lives."""
-
-    def __init__(self) -> None:
-        self._items: dict[tuple[int, int], tuple[CodeType, FrameInfo]] = {}
-
-    def get(self, code: CodeType, number: int) -> FrameInfo | None:
-        hit = self._items.get((id(code), number))
-        return hit[1] if hit is not None and hit[0] is code else None
-
-    def put(self, code: CodeType, number: int, info: FrameInfo) -> FrameInfo:
-        if len(self._items) > 100_000:
-            self._items.clear()
-        self._items[(id(code), number)] = (code, info)
-        return info
+#: Report and Section are gmr.model's, named here too.
+__all__ = ["REPORT_VERSION", "Options", "Report", "Section", "build"]
 
 
-#: By instruction (a captured frame), and by line (gevent's spawning stacks).
-_by_instruction = _PerCode()
-_by_line = _PerCode()
-
-
-def frame_info(frame: snapshot.Frame) -> FrameInfo:
-    """(file, line, function, source) of a frame, resolved once per code
-    object and instruction however many stacks share it."""
-    return _by_instruction.get(frame.code, frame.lasti) or _resolve(frame, None)
-
-
-def _resolve(frame: snapshot.Frame, lines: list[str] | None) -> FrameInfo:
-    line = frame.line
-    if lines is None:
-        source = frame.source  # through linecache
-    else:
-        source = lines[line - 1].strip() if 0 < line <= len(lines) else ""
-    return _by_instruction.put(frame.code, frame.lasti,
-                               (frame.filename, line, frame.function, source))
-
-
-def resolve_new_frames(captured: snapshot.Snapshot) -> None:
-    """Resolve every frame of the snapshot that was not resolved before,
-    reading the source files they need in one batch (the GIL let go once,
-    not once per read of each file)."""
-    new: list[snapshot.Frame] = []
-    seen: set[int] = set()
-    stacks = [thread.frames for thread in captured.threads]
-    stacks += [green.frames for green in captured.greenlets]
-    for stack in stacks:
-        if id(stack) in seen:
-            continue  # a stack many greenlets share
-        seen.add(id(stack))
-        new += [frame for frame in stack if _by_instruction.get(frame.code, frame.lasti) is None]
-    paths = sorted({frame.filename for frame in new
-                    if not (frame.filename.startswith("<") and frame.filename.endswith(">"))})
-    sources = {name: _source_lines(data)
-               for name, data in zip(paths, files.read_files(paths), strict=True)
-               if data is not None}
-    for frame in new:
-        _resolve(frame, sources.get(frame.filename, []))
-
-
-def _source_lines(data: bytes) -> list[str]:
-    """A source file's lines, decoded as the interpreter would (PEP 263)."""
-    try:
-        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
-    except SyntaxError:
-        encoding = "utf-8"
-    text = data.decode(encoding, errors="replace")
-    # Lines end where the interpreter counts them: at \n, \r\n or \r only.
-    return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-
-
-def line_info(code: CodeType, line: int) -> FrameInfo:
-    """(file, line, function, source) of a frame known by its line, not its
-    instruction (gevent's record of a spawning stack), once per code object
-    and line however many greenlets were spawned there."""
-    known = _by_line.get(code, line)
-    if known is not None:
-        return known
-    function = getattr(code, "co_qualname", code.co_name)
-    return _by_line.put(code, line, (code.co_filename, line, function,
-                                     linecache.getline(code.co_filename, line).strip()))
-
-
-@dataclass(frozen=True)
-class Section:
-    """One section: its title, what it is, and its content as plain data."""
-
-    title: str
-    #: "package", "threads", "greenlets", "tasks", "processes", "configuration"
-    #: or "custom" (a registered section).
-    kind: str
-    data: Any
-    #: A one-line error instead of the content, when building it failed.
-    error: str | None = None
-    #: A registered section's text as its own view made it (an oslo.reports
-    #: model): the text report shows it instead of data, which JSON carries.
-    text: str | None = None
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Options:
     """How to build a report (from [oslo_reports] and the API)."""
 
@@ -140,12 +49,6 @@ class Options:
     environment_allowlist: tuple[str, ...] = ()
     #: Seconds a registered section may take ([oslo_reports] section_timeout).
     section_timeout: float = 5.0
-
-
-@dataclass(frozen=True)
-class Report:
-    header: dict[str, Any]
-    sections: list[Section] = field(default_factory=list)
 
 
 # -- Package -------------------------------------------------------------------
@@ -219,98 +122,49 @@ def _reason(error: BaseException) -> str:
 # -- Threads and greenlets -----------------------------------------------------
 
 
-def _stack_resolver(max_depth: int) -> Callable[[tuple[snapshot.Frame, ...]], dict[str, Any]]:
-    """_frames of each distinct stack once: contexts standing in the same
-    frames share one frames tuple, and so one result."""
-    resolved: dict[int, dict[str, Any]] = {}
-
-    def frames_of(stack: tuple[snapshot.Frame, ...]) -> dict[str, Any]:
-        shared = resolved.get(id(stack))
-        if shared is None:
-            shared = resolved[id(stack)] = _frames(stack, max_depth)
-        return shared
-
-    return frames_of
-
-
-def _frames(frames: tuple[snapshot.Frame, ...], max_depth: int) -> dict[str, Any]:
-    outer, omitted, inner = grouping.trim(frames, max_depth)
-    return {
-        "frames": [frame_info(frame) for frame in outer],
-        "omitted": omitted,
-        "innermost": [frame_info(frame) for frame in inner],
-    }
-
-
-def threads_data(captured: snapshot.Snapshot, options: Options) -> list[dict[str, Any]]:
-    out = []
+def threads_data(captured: snapshot.Snapshot, options: Options,
+                 stacks: StackTableBuilder) -> tuple[ThreadRecord, ...] | tuple[Group, ...]:
     kernels = facts.threads_facts(thread.native_id for thread in captured.threads)
+    unknown = facts.ThreadFacts(None, None)
+    records = []
     for thread in captured.threads:
-        kernel = kernels.get(thread.native_id or 0, facts.ThreadFacts(None, None))
-        entry = {
-            "id": thread.ident,
-            "name": thread.name,
-            "native_id": thread.native_id,
-            "main": thread.is_main,
-            "daemon": thread.daemon,
-            "state": kernel.state,
-            "cpu_seconds": kernel.cpu_seconds,
-            "stack": thread.frames,
-        }
-        out.append(entry)
-    return _stacks(out, options)
+        kernel = kernels.get(thread.native_id or 0, unknown)
+        records.append(ThreadRecord(thread.ident, thread.name, thread.native_id, thread.is_main,
+                                    thread.daemon, kernel.state, kernel.cpu_seconds,
+                                    stacks.stack(thread.frames)))
+    return _grouped(tuple(records)) if options.group_stacks else tuple(records)
 
 
-def greenlets_data(captured: snapshot.Snapshot, options: Options) -> list[dict[str, Any]]:
+def greenlets_data(captured: snapshot.Snapshot, options: Options,
+                   stacks: StackTableBuilder) -> tuple[GreenletRecord, ...] | tuple[Group, ...]:
     """Every greenlet but the dead ones (the header counts those). Written
     for speed: a report may list 10,000 of them."""
     thread_of = greenlets.thread_finder(captured.greenlets)
     identity = greenlets.identity
     tables: dict[int, Any] = {}  # gevent's ident tables, found once per hub
-    grouped = options.group_stacks
-    frames_of = _stack_resolver(options.max_stack_depth)
-    out = []
+    stack, spawning = stacks.stack, stacks.spawning
+    records = []
     for green in captured.greenlets:
         if green.state == "dead":
             continue
         who = identity(green.greenlet, tables)
-        # Grouped: _stacks groups them by "stack".
-        frames = {"stack": green.frames} if grouped else frames_of(green.frames)
-        out.append({
-            "id": green.id,
-            "type": green.type_name,
-            "name": who.name,
-            "minimal_ident": who.minimal_ident,
-            "state": green.state,
-            "parent": green.parent_id,
-            "thread": thread_of(green.id),
-            "spawned_by": who.spawned_by,
-            "spawning_stack": [line_info(code, line) for code, line in who.spawning_stack]
-            if who.spawning_stack else [],
-            **frames,
-        })
-    return _stacks(out, options) if grouped else out
+        records.append(GreenletRecord(
+            green.id, green.type_name, who.name, who.minimal_ident, green.state,
+            green.parent_id, thread_of(green.id), who.spawned_by,
+            spawning(who.spawning_stack), stack(green.frames)))
+    return _grouped(tuple(records)) if options.group_stacks else tuple(records)
 
 
-def _stacks(entries: list[dict[str, Any]], options: Options) -> list[dict[str, Any]]:
-    """Resolve each distinct stack once (contexts in the same frames share one
-    frames tuple), or each group of identical stacks."""
-    if not options.group_stacks:
-        frames_of = _stack_resolver(options.max_stack_depth)
-        for entry in entries:
-            entry.update(frames_of(entry.pop("stack")))
-        return entries
-    groups = grouping.group_stacks(entries, lambda entry: entry["stack"])
-    out = []
-    for group in groups:
-        # A few members name the group; the count says how many share it.
-        members = [dict(member) for member in group.members[:grouping.MEMBERS_SHOWN]]
-        for member in members:
-            member.pop("stack")
-        item = {"count": len(group.members), "members": members}
-        item.update(_frames(group.frames, options.max_stack_depth))
-        out.append(item)
-    return out
+def _grouped(records: Sequence[ThreadRecord | GreenletRecord]) -> tuple[Group, ...]:
+    """Identical stacks once, largest group first; a few members name each
+    group, its count says how many share it."""
+    return tuple(Group(len(group.members), group.members[:grouping.MEMBERS_SHOWN],
+                       group.members[0].stack)
+                 for group in grouping.group_stacks(records, _stack_of))
+
+
+def _stack_of(record: ThreadRecord | GreenletRecord) -> int:
+    return record.stack
 
 
 # -- Processes -----------------------------------------------------------------
@@ -622,28 +476,27 @@ def header_data(captured: snapshot.Snapshot, displaced: list[int]) -> dict[str, 
 def build(captured: snapshot.Snapshot, version: Any, conf: Any,
           registered: list[tuple[str, Callable[[], Any]]], options: Options,
           displaced: list[int] | None = None) -> Report:
-    resolve_new_frames(captured)
+    """The report model of a snapshot: its sections in order, and the table
+    of the distinct stacks their records point into (every frame resolved
+    at once, after the sections that name them)."""
+    stacks = StackTableBuilder(options.max_stack_depth)
     sections = [
         _guard("package", "Package", lambda: package_data(version)),
-        _guard("threads", "Threads", lambda: threads_data(captured, options)),
-        _guard("greenlets", "Green Threads", lambda: greenlets_data(captured, options)),
+        _guard("threads", "Threads", lambda: threads_data(captured, options, stacks)),
+        _guard("greenlets", "Green Threads", lambda: greenlets_data(captured, options, stacks)),
     ]
     if "asyncio" in sys.modules:
-        sections.append(_guard("tasks", "Asyncio Tasks", lambda: _tasks_data(options)))
+        sections.append(_guard("tasks", "Asyncio Tasks", lambda: _tasks_data(stacks)))
     sections += [
         _guard("processes", "Processes", lambda: processes_data(options)),
         _guard("configuration", "Configuration", lambda: configuration_data(conf)),
     ]
     for title, generator in registered:
         sections.append(_limited.section(title, generator, options.section_timeout))
-    return Report(header_data(captured, displaced or []), sections)
+    return Report(header_data(captured, displaced or []), sections, stacks.table())
 
 
-def _tasks_data(options: Options) -> list[dict[str, Any]]:
-    out = []
-    for task in tasks.capture_tasks():
-        entry = {"name": task.name, "state": task.state, "loop_id": task.loop_id,
-                 "loop": task.loop}
-        entry.update(_frames(task.frames, options.max_stack_depth))
-        out.append(entry)
-    return out
+def _tasks_data(stacks: StackTableBuilder) -> tuple[TaskRecord, ...]:
+    return tuple(TaskRecord(task.name, task.state, task.loop_id, task.loop,
+                            stacks.stack(task.frames))
+                 for task in tasks.capture_tasks())

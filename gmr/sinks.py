@@ -1,5 +1,5 @@
-"""Where a report goes: stderr in one piece, or a new file in log_dir that
-appears whole (written under a hidden temporary name, then linked into
+"""Where a report goes, a piece at a time as it is made: stderr, or a new
+file in log_dir that appears whole (written under a hidden temporary name, then linked into
 place: an earlier report is never overwritten, and no temporary file stays).
 
 No tempfile, no logging: their locks may be green under eventlet, and this
@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import os
 import time
+from collections.abc import Iterable
 
 from gmr import _originals, retention
 from gmr._impl import files
@@ -47,36 +48,48 @@ def safe_name(service_name: str) -> str:
 STDERR_PATIENCE = 30.0
 
 
-def to_stderr(text: str) -> None:
-    """The whole report in as few writes as the pipe or terminal takes. A
-    non-blocking stderr that is full (EAGAIN) is waited for, not cut: raises
-    OSError saying how much was written when it stays full too long."""
-    data = memoryview(text.encode(errors="replace"))
-    written, deadline = 0, None
-    while written < len(data):
-        try:
-            written += _originals.write(2, data[written:])
-            deadline = None
-        except BlockingIOError:
-            if deadline is None:
-                deadline = time.monotonic() + STDERR_PATIENCE
-            left = deadline - time.monotonic()
-            if left <= 0 or not _originals.select_writable([2], left):
-                raise OSError(errno.EAGAIN, f"stderr stayed full for {STDERR_PATIENCE:g} s: "
-                              f"report cut at {written} of {len(data)} bytes") from None
+def _pieces(report: str | Iterable[bytes]) -> Iterable[bytes]:
+    """A report given whole (a str) or a piece at a time (encoded pieces)."""
+    if isinstance(report, str):
+        return (report.encode(errors="replace"),)
+    return report
 
 
-def to_file(directory: str, service_name: str, text: str, pid_suffix: str = "",
-            max_reports: int = 0, max_bytes: int = 0) -> str:
+def to_stderr(report: str | Iterable[bytes]) -> None:
+    """The whole report, each piece in as few writes as the pipe or terminal
+    takes, as it comes. A non-blocking stderr that is full (EAGAIN) is waited
+    for, not cut: raises OSError saying how much was written when it stays
+    full too long."""
+    total = 0
+    for piece in _pieces(report):
+        data = memoryview(piece)
+        written, deadline = 0, None
+        while written < len(data):
+            try:
+                written += _originals.write(2, data[written:])
+                deadline = None
+            except BlockingIOError:
+                if deadline is None:
+                    deadline = time.monotonic() + STDERR_PATIENCE
+                left = deadline - time.monotonic()
+                if left <= 0 or not _originals.select_writable([2], left):
+                    raise OSError(errno.EAGAIN, f"stderr stayed full for {STDERR_PATIENCE:g} s: "
+                                  f"report cut at {total + written} bytes") from None
+        total += written
+
+
+def to_file(directory: str, service_name: str, report: str | Iterable[bytes],
+            pid_suffix: str = "", max_reports: int = 0, max_bytes: int = 0) -> str:
     """Write a new report file in directory, named as oslo.reports names it,
     <service_name>_gurumeditation_<YYYYmmddHHMMSS> (a forked child adds
-    ".<pid>"); returns its path. Raises OSError (with the path and the
-    reason) when it cannot."""
+    ".<pid>"), from the report given whole or as encoded pieces (each written
+    as it comes; the file appears whole or not at all); returns its path.
+    Raises OSError (with the path and the reason) when it cannot."""
     # Not fsynced: the link makes the file appear whole, and a running
     # machine writes it back; an fsync would make the report wait for every
     # dirty page of the file system (seconds on a busy disk).
     service_name = safe_name(service_name)
-    final = files.publish(directory, service_name, pid_suffix, text.encode(errors="replace"))
+    final = files.publish_chunks(directory, service_name, pid_suffix, _pieces(report))
     if max_reports > 0 or max_bytes > 0:
         retention.prune(directory, service_name, max_reports, max_bytes, keep=final)
     return final

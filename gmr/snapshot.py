@@ -2,14 +2,12 @@
 
 The capture core copies only (code object, instruction offset) pairs while it
 holds the GIL. Everything a person reads (file names, function names, line
-numbers, source lines, thread names) is resolved here, lazily, afterwards.
+numbers, source lines) is resolved afterwards, by gmr.resolve; thread names
+are read here, after the pause.
 """
 
 from __future__ import annotations
 
-import bisect
-import functools
-import linecache
 import os
 import sys
 import threading
@@ -19,7 +17,7 @@ from itertools import repeat
 from types import CodeType, FrameType
 from typing import NamedTuple
 
-from gmr import _originals
+from gmr import _originals, resolve
 from gmr._impl import FALLBACK, IMPLEMENTATION, walker
 
 GREENLET_STATES = {
@@ -30,34 +28,9 @@ GREENLET_STATES = {
 }
 
 
-@functools.lru_cache(maxsize=16384)
-def _line_table(code: CodeType) -> tuple[tuple[int, ...], tuple[int | None, ...]]:
-    starts: list[int] = []
-    lines: list[int | None] = []
-    for start, _end, line in code.co_lines():
-        starts.append(start)
-        lines.append(line)
-    return tuple(starts), tuple(lines)
-
-
-def line_of(code: CodeType, lasti: int) -> int:
-    """The source line of the instruction at byte offset lasti, as
-    PyCode_Addr2Line gives it (co_firstlineno before the first instruction)."""
-    if lasti < 0:
-        return code.co_firstlineno
-    starts, lines = _line_table(code)
-    index = bisect.bisect_right(starts, lasti) - 1
-    while index >= 0:
-        line = lines[index]
-        if line is not None:
-            return line
-        index -= 1
-    return code.co_firstlineno
-
-
-@dataclass(frozen=True)
-class Frame:
-    """One frame of a stack."""
+class Frame(NamedTuple):
+    """One frame of a stack, as the capture copied it. A tuple: a snapshot
+    makes one for each distinct (code object, instruction) at once."""
 
     #: The code object being executed.
     code: CodeType
@@ -72,17 +45,17 @@ class Frame:
     @property
     def function(self) -> str:
         """The function's qualified name where the interpreter keeps one (3.11+)."""
-        return getattr(self.code, "co_qualname", self.code.co_name)
+        return resolve.function_of(self.code)
 
     @property
     def line(self) -> int:
         """The line being executed."""
-        return line_of(self.code, self.lasti)
+        return resolve.line_of(self.code, self.lasti)
 
     @property
     def source(self) -> str:
-        """That line's source text, stripped; empty when the file cannot be read."""
-        return linecache.getline(self.filename, self.line).strip()
+        """That line's source text, stripped; empty when it cannot be read."""
+        return resolve.location(self.code, self.lasti).source
 
 
 @dataclass(slots=True)
@@ -155,46 +128,43 @@ _MAIN_OS_IDENT = (_originals.get_ident()
                   if threading.current_thread() is threading.main_thread() else None)
 
 
-#: One Frame per (code object, instruction): a Frame holds its code object,
-#: so the id in the key cannot be reused while the entry lives.
-_frame_pool: dict[tuple[int, int], Frame] = {}
-
-
-def frame(code: CodeType, lasti: int) -> Frame:
-    """The shared Frame for this code object and instruction."""
-    key = (id(code), lasti)
-    known = _frame_pool.get(key)
-    if known is None:
-        if len(_frame_pool) > 65_536:
-            _frame_pool.clear()
-        known = _frame_pool[key] = Frame(code, lasti)
-    return known
-
-
 def forget_frames() -> None:
-    """Drop the shared Frames, and with them the references they hold to code
-    objects (a leak check counts those)."""
-    _frame_pool.clear()
+    """Drop the resolved locations, and with them the references they hold to
+    code objects (a leak check counts those)."""
+    resolve.forget()
 
 
-def _frames(raw_frames: tuple[tuple[CodeType, int], ...],
-            stacks: dict[int, tuple[Frame, ...]]) -> tuple[Frame, ...]:
-    """Outermost first. The compiled core hands out one raw tuple per
-    distinct stack; each becomes one tuple of Frames, shared by every context
-    standing in it (stacks maps id(raw tuple) to it; the raw tuples live
-    until the capture is released)."""
-    known = stacks.get(id(raw_frames))
-    if known is None:
-        known = stacks[id(raw_frames)] = tuple(frame(code, lasti)
-                                               for code, lasti in reversed(raw_frames))
-    return known
+class _Stacks:
+    """The Frames of one capture: one Frame per distinct (code object,
+    instruction), one tuple of Frames per distinct stack, shared by every
+    thread and greenlet standing in it. Keyed by id() of what the capture
+    holds, for as long as it is held (this one capture's build)."""
+
+    def __init__(self) -> None:
+        self.frames: dict[tuple[int, int], Frame] = {}
+        self.stacks: dict[int, tuple[Frame, ...]] = {}
+
+    def frame(self, code: CodeType, lasti: int) -> Frame:
+        key = (id(code), lasti)
+        known = self.frames.get(key)
+        if known is None:
+            known = self.frames[key] = Frame(code, lasti)
+        return known
+
+    def stack(self, raw_frames: tuple[tuple[CodeType, int], ...]) -> tuple[Frame, ...]:
+        """Outermost first (the core hands them innermost first)."""
+        known = self.stacks.get(id(raw_frames))
+        if known is None:
+            frame = self.frame
+            known = self.stacks[id(raw_frames)] = tuple(
+                frame(code, lasti) for code, lasti in reversed(raw_frames))
+        return known
 
 
 _type_names: dict[type, str] = {}
 
 
-def _greenlet_stacks(raw: walker.RawCapture,
-                     stacks: dict[int, tuple[Frame, ...]]) -> tuple[GreenletStack, ...]:
+def _greenlet_stacks(raw: walker.RawCapture, stacks: _Stacks) -> tuple[GreenletStack, ...]:
     """The GreenletStacks of a capture, built a column at a time by the
     interpreter's own loops (map, zip): thousands of greenlets cost a few
     hundred microseconds, and no Python call each."""
@@ -203,25 +173,27 @@ def _greenlet_stacks(raw: walker.RawCapture,
     for kind in set(kinds).difference(_type_names):
         _type_names[kind] = f"{kind.__module__}.{kind.__qualname__}"
     for raw_frames in dict(zip(map(id, raw_stacks), raw_stacks, strict=True)).values():
-        _frames(raw_frames, stacks)
+        stacks.stack(raw_frames)
     no_parent = id(None)
     rows = zip(
         map(id, greenlets),
         map(_type_names.__getitem__, kinds),
         map(GREENLET_STATES.__getitem__, states),
         [None if parent == no_parent else parent for parent in map(id, parents)],
-        map(stacks.__getitem__, map(id, raw_stacks)),
+        map(stacks.stacks.__getitem__, map(id, raw_stacks)),
         greenlets,
         strict=True,
     )
     return tuple(map(tuple.__new__, repeat(GreenletStack), rows))
 
 
-def take(trigger: str = "api", coalesced: int = 1, include_caller: bool = False) -> Snapshot:
+def take(trigger: str = "api", coalesced: int = 1, include_caller: bool = False,
+         skip: int = 0) -> Snapshot:
     """Capture every thread and greenlet now, from the calling thread, and
     build the snapshot after the pause. The calling thread is left out (the
     watcher's own), unless include_caller: then its stack, as it calls this,
-    is added (a report asked for through the API shows who asked)."""
+    is added (a report asked for through the API shows who asked), less its
+    skip innermost frames (gmr's own, between the caller and this)."""
     greenlet_module = sys.modules.get("greenlet")
     greenlet_type = getattr(greenlet_module, "greenlet", None)
     captured_at = time.time()
@@ -232,7 +204,7 @@ def take(trigger: str = "api", coalesced: int = 1, include_caller: bool = False)
     known = dict(getattr(threading, "_active", {}))
     main = threading.main_thread()
     main_ident = main.ident
-    stacks: dict[int, tuple[Frame, ...]] = {}
+    stacks = _Stacks()
     threads = []
     for index in range(raw.threads):
         ident, native_id, raw_frames = raw.thread(index)
@@ -248,15 +220,15 @@ def take(trigger: str = "api", coalesced: int = 1, include_caller: bool = False)
                 name=getattr(thread, "name", None),
                 daemon=getattr(thread, "daemon", None),
                 is_main=is_main,
-                frames=_frames(raw_frames, stacks),
+                frames=stacks.stack(raw_frames),
             )
         )
     if include_caller:
-        caller = sys._getframe(1)
+        caller = sys._getframe(1 + skip)
         stack: list[Frame] = []
         current: FrameType | None = caller
         while current is not None:
-            stack.append(frame(current.f_code, current.f_lasti))
+            stack.append(stacks.frame(current.f_code, current.f_lasti))
             current = current.f_back
         del caller, current
         ident = threading.get_ident()

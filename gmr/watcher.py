@@ -28,7 +28,7 @@ import weakref
 from collections.abc import Callable, Iterator
 from types import FrameType
 
-from gmr import _originals, facts, snapshot
+from gmr import _originals, facts, pipeline, snapshot
 from gmr._impl import trigger
 
 _SIGNAL = b"S"
@@ -448,7 +448,7 @@ class Watcher:
     def _report(self, kind: str, coalesced: int, hurry: _Hurry) -> None:
         try:
             with hurry.reporting():
-                captured = snapshot.take(trigger=kind, coalesced=coalesced)
+                captured = pipeline.take(trigger=kind, coalesced=coalesced)
                 self.on_snapshot(captured)
             self.reports += 1
         except Exception as error:  # the service must survive a failed report

@@ -21,6 +21,8 @@ import pytest
 from conftest import next_report, section, validate_report
 from gmr import render, report, snapshot
 from gmr.guru import TextGuruMeditation
+from gmr.model import GreenletRecord, Stack, StackTable, TaskRecord, ThreadRecord
+from gmr.resolve import Location
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -115,20 +117,17 @@ def test_escape_at_a_line_start_cannot_begin_a_banner() -> None:
 
 
 def hostile_report() -> report.Report:
-    frame = ("file " + HOSTILE, 12, "function " + HOSTILE, "source " + HOSTILE)
-    stack = {"frames": [frame], "omitted": 0, "innermost": []}
+    frame = Location("file " + HOSTILE, 12, "function " + HOSTILE, "source " + HOSTILE)
+    table = StackTable((frame,), (Stack((0,)),))
     header = {"reportVersion": 1, "captured_at": "2026-01-01T00:00:00.000000Z", "pid": 1,
               "program": "prog " + HOSTILE, "trigger": "api", "coalesced": 1,
               "gil_pause_ms": 0.1, "threads": 1, "greenlets": 1,
               "greenlet_states": {"suspended": 1}, "heap_objects": 1, "capture": "compiled",
               "core_fallback": "fallback " + HOSTILE, "displaced_signals": []}
-    thread = {"id": 1, "name": "thread " + HOSTILE, "native_id": 2, "main": False,
-              "daemon": True, "state": "sleeping", "cpu_seconds": 0.0, **stack}
-    green = {"id": 16, "type": "Type " + HOSTILE, "name": "greenlet " + HOSTILE,
-             "minimal_ident": 3, "state": "suspended", "parent": None, "thread": 1,
-             "spawned_by": 17, "spawning_stack": [frame], **stack}
-    task = {"name": "task " + HOSTILE, "state": "pending", "loop_id": 18,
-            "loop": "<loop " + HOSTILE + ">", **stack}
+    thread = ThreadRecord(1, "thread " + HOSTILE, 2, False, True, "sleeping", 0.0, 0)
+    green = GreenletRecord(16, "Type " + HOSTILE, "greenlet " + HOSTILE, 3, "suspended", None,
+                           1, 17, 0, 0)
+    task = TaskRecord("task " + HOSTILE, "pending", 18, "<loop " + HOSTILE + ">", 0)
     process = {"pid": 1, "ppid": 0, "user": "user " + HOSTILE, "uids": [0], "gids": [0],
                "cmdline": ["python", "arg " + HOSTILE], "state": "sleeping"}
     processes = {"process": process, "children": [], "facts": {"green hub": "hub " + HOSTILE},
@@ -138,15 +137,15 @@ def hostile_report() -> report.Report:
     return report.Report(header, [
         report.Section("Package", "package",
                        {"product": "product " + HOSTILE, "vendor": None, "version": "1"}),
-        report.Section("Threads", "threads", [thread]),
-        report.Section("Green Threads", "greenlets", [green]),
-        report.Section("Asyncio Tasks", "tasks", [task]),
+        report.Section("Threads", "threads", (thread,)),
+        report.Section("Green Threads", "greenlets", (green,)),
+        report.Section("Asyncio Tasks", "tasks", (task,)),
         report.Section("Processes", "processes", processes),
         report.Section("Configuration", "configuration", configuration),
         report.Section("Title " + HOSTILE, "custom",
                        {"key " + HOSTILE: "value " + HOSTILE, "=k": ["=item", {"=x": "=y"}]}),
         report.Section("Failed", "custom", None, "section failed: Error: " + HOSTILE),
-    ])
+    ], table)
 
 
 def test_no_field_of_a_report_can_open_a_line_a_banner_or_an_escape() -> None:
@@ -277,11 +276,11 @@ def test_a_hand_made_section_that_cannot_be_made_text_spoils_only_itself() -> No
     header = hostile_report().header
     model = report.Report(header, [
         report.Section("Broken Object", "custom", Detached()),
-        report.Section("Broken Thread", "threads", [{"id": 1, "name": Detached(),
-                                                     "frames": [], "innermost": []}]),
+        report.Section("Broken Thread", "threads", (
+            ThreadRecord(1, Detached(), None, False, None, None, None, 0),)),  # type: ignore[arg-type]
         report.Section("Huge", "custom", {"n": 10 ** 5000}),
         report.Section("Fine", "custom", {"a": 1}),
-    ])
+    ], StackTable((), (Stack(()),)))
     parts = sections_of(render.text(model))
     assert parts["Broken Object"] == [
         "gmr: section failed: RuntimeError: Instance is not bound to a Session"]
@@ -313,12 +312,10 @@ def test_json_has_no_nan_and_no_lone_surrogate(compact: bool) -> None:
     values = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf, "fine": 1.5,
               "surrogate \udc80": "bad \udcff byte", "astral": "🙂", "backslash": "\\ud800"}
     model = report.Report(hostile_report().header | {"program": "argv \udcfe"}, [
-        report.Section("Threads", "threads", [{
-            "id": 1, "name": "thread \udc81", "native_id": None, "main": True, "daemon": False,
-            "state": None, "cpu_seconds": math.nan,
-            "frames": [("file \udc82.py", 1, "f", "")], "omitted": 0, "innermost": []}]),
+        report.Section("Threads", "threads", (
+            ThreadRecord(1, "thread \udc81", None, True, False, None, math.nan, 0),)),
         report.Section("Values", "custom", values),
-    ])
+    ], StackTable((Location("file \udc82.py", 1, "f", ""),), (Stack((0,)),)))
     text = render.json_text(model, compact=compact)
     assert (text.count("\n") == 1) == compact
     document = strict_json(text)

@@ -7,12 +7,13 @@ import importlib.util
 import os
 import re
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace as ModuleType
 
 import pytest
 
-from gmr import report, snapshot
+from gmr import resolve, snapshot
 
 
 def test_read_files_reads_whole_files_and_says_none_for_the_rest(
@@ -76,6 +77,44 @@ def test_publish_links_a_whole_file_and_never_replaces_one(
         assert list(locked.iterdir()) == []
 
 
+def test_publish_chunks_writes_each_piece_and_publishes_whole(
+        core: ModuleType, tmp_path: Path) -> None:
+    """A report made a piece at a time: each piece written as it comes (the
+    temporary file grows while the pieces are made), the file published only
+    once it is whole."""
+    seen: list[int] = []
+
+    def pieces() -> Iterator[bytes]:
+        for number in range(4):
+            # What the earlier pieces left in the hidden temporary file.
+            (hidden,) = [path for path in tmp_path.iterdir() if path.name.startswith(".")]
+            seen.append(hidden.stat().st_size)
+            yield bytes([number]) * 70_000
+
+    name = core.publish_chunks(str(tmp_path), "svc", "", pieces())
+    assert seen == [0, 70_000, 140_000, 210_000]
+    assert Path(name).read_bytes() == b"".join(bytes([n]) * 70_000 for n in range(4))
+    assert [path.name for path in tmp_path.iterdir()] == [Path(name).name]
+
+
+def test_publish_chunks_cut_short_leaves_no_file(core: ModuleType, tmp_path: Path) -> None:
+    """A report whose making fails half-way (the pieces raise) is not
+    published, and its temporary file is gone: a report is whole or not at all."""
+    def pieces() -> Iterator[bytes]:
+        yield b"first half"
+        raise RuntimeError("the renderer failed")
+
+    with pytest.raises(RuntimeError, match="the renderer failed"):
+        core.publish_chunks(str(tmp_path), "svc", "", pieces())
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(TypeError):
+        core.publish_chunks(str(tmp_path), "svc", "", ["not bytes"])
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(FileNotFoundError) as error:
+        core.publish_chunks(str(tmp_path / "gone"), "svc", "", [b"x"])
+    assert error.value.filename == str(tmp_path / "gone")
+
+
 def test_name_this_thread(core: ModuleType) -> None:
     seen: list[str] = []
 
@@ -100,19 +139,15 @@ def test_source_lines_decoded_as_the_interpreter_does(tmp_path: Path) -> None:
     code = module.where.__code__
     first = snapshot.Frame(code, 0)
     last = snapshot.Frame(code, len(code.co_code) - 2)  # the return, on line 3
-    report.resolve_new_frames(_one_thread(first, last))
+    resolve.forget()
+    located = resolve.resolve([(first.code, first.lasti, False), (last.code, last.lasti, False)])
     lines = source.read_bytes().decode("latin-1").splitlines()
-    filename, line, function, text = report.frame_info(first)
+    filename, line, function, text = located[0]
     assert (filename, function) == (str(source), "where")
     assert text == lines[line - 1].strip()  # line 2 or 3, as the version numbers it
-    assert report.frame_info(last)[1:] == (3, "where", "return 'caf\xe9'  # marker")
-
-
-def _one_thread(*frames: snapshot.Frame) -> snapshot.Snapshot:
-    return snapshot.Snapshot(captured_at=0.0, pid=os.getpid(), trigger="api", coalesced=1,
-                             implementation="compiled", pause_ns=0, heap_objects=0,
-                             threads=(snapshot.ThreadStack(1, None, "t", False, frames),),
-                             greenlets=())
+    assert located[1][1:] == (3, "where", "return 'caf\xe9'  # marker")
+    # Known by its line (gevent's spawning stacks): the same reader, the same text.
+    assert resolve.resolve([(code, 3, True)])[0] == located[1]
 
 
 def test_publish_never_gives_a_freed_name_again(core: ModuleType, tmp_path: Path) -> None:

@@ -3,7 +3,8 @@
 import greenlet
 
 from gmr import snapshot
-from gmr.grouping import group_stacks, trim
+from gmr.grouping import group_stacks
+from gmr.model import Stack, StackTableBuilder
 
 
 def parked_in_a() -> None:
@@ -25,20 +26,31 @@ def test_ten_thousand_greenlets_in_three_places_make_three_groups() -> None:
     places_seen = ("parked_in_a", "parked_in_b", "<lambda>")
     mine = [g for g in captured.greenlets if g.state == "suspended"
             and g.frames and g.frames[-1].function.endswith(places_seen)]
-    groups = group_stacks(mine)
+    # The snapshot shares one frames tuple per distinct stack; the model's
+    # stack table numbers them.
+    builder = StackTableBuilder()
+    groups = group_stacks(mine, lambda green: builder.stack(green.frames))
     sizes = sorted(len(group.members) for group in groups)
     assert sizes == [1, 4000, 6000]
-    assert groups[0].frames[-1].function == "parked_in_b"
+    assert groups[0].members[0].frames[-1].function == "parked_in_b"
+    table = builder.table()
+    assert table.frames[table.stacks[groups[0].stack].frames[-1]].function == "parked_in_b"
     assert {m.id for m in groups[0].members} <= {id(g) for g in lets}
     for one in lets + [third]:
         one.throw(greenlet.GreenletExit)
 
 
-def test_trim_keeps_top_and_bottom() -> None:
-    code = trim.__code__
-    frames = [snapshot.Frame(code, n * 2) for n in range(1000)]
-    outer, omitted, inner = trim(frames, 100)
+def test_a_deep_stack_keeps_top_and_bottom() -> None:
+    code = group_stacks.__code__
+    frames = tuple(snapshot.Frame(code, n * 2) for n in range(1000))
+    builder = StackTableBuilder(max_depth=100)
+    deep = builder.stack(frames)
+    shallow = builder.stack(frames[:10])
+    whole = StackTableBuilder(max_depth=0)
+    table, untrimmed = builder.table(), whole.table() if whole.stack(frames) == 0 else None
+    outer, omitted, inner = table.stacks[deep]
     assert (len(outer), omitted, len(inner)) == (50, 900, 50)
-    assert outer[0] is frames[0] and inner[-1] is frames[-1]
-    assert trim(frames, 0) == (frames, 0, [])
-    assert trim(frames[:10], 100) == (frames[:10], 0, [])
+    # Indices of the distinct (code, instruction) frames, in order of first sight.
+    assert outer[0] == 0 and inner[-1] == 999
+    assert table.stacks[shallow] == Stack(tuple(range(10)))
+    assert untrimmed is not None and untrimmed.stacks[0] == Stack(tuple(range(1000)))

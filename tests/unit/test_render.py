@@ -36,10 +36,10 @@ def test_max_stack_depth_keeps_top_and_bottom_and_says_so() -> None:
     model = report.build(captured, "1", None, [], report.Options(max_stack_depth=20))
     text = render.text(model)
     (caller,) = [section for section in model.sections if section.kind == "threads"][0].data[:1]
-    omitted = caller["omitted"]
-    assert omitted > 250
-    assert f"\n... {omitted} frames omitted ...\n" in text
-    assert len(caller["frames"]) + len(caller["innermost"]) == 20
+    stack = model.table.stacks[caller.stack]
+    assert stack.omitted > 250
+    assert f"\n... {stack.omitted} frames omitted ...\n" in text
+    assert len(stack.frames) + len(stack.innermost) == 20
 
 
 def test_header_counts_threads_and_greenlets() -> None:
@@ -71,3 +71,29 @@ def test_header_counts_threads_and_greenlets() -> None:
     assert states["suspended"] == suspended_before + 4
     assert states["running"] >= 1
     assert int(line.group(1)) == sum(states.values())
+
+
+def test_a_report_is_made_a_piece_at_a_time() -> None:
+    """Text and JSON come in pieces of about render.CHUNK characters, never
+    as one string; joined, they are the report."""
+    lets = [greenlet.greenlet(lambda: recurse(20, greenlet.getcurrent().parent.switch))
+            for _ in range(300)]
+    for one in lets:
+        one.switch()
+    try:
+        captured = snapshot.take(include_caller=True)
+        model = report.build(captured, "1", None, [], report.Options())
+    finally:
+        for one in lets:
+            one.throw(greenlet.GreenletExit)
+    for form in ("text", "json", "json-compact"):
+        pieces = list(render.chunks(model, form))
+        whole = "".join(pieces)
+        assert whole == render.render(model, form)
+        assert len(whole) > 4 * render.CHUNK
+        # Each piece but the last about CHUNK long (a piece ends after the line
+        # or record that passes it).
+        assert all(render.CHUNK <= len(piece) < 2 * render.CHUNK for piece in pieces[:-1]), form
+        assert len(pieces) >= len(whole) // (2 * render.CHUNK)
+    assert whole.count(" in recurse\n") == 0  # json-compact: one line
+    assert render.text(model).count(" in recurse\n") >= 300 * 21

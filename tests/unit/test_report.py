@@ -40,7 +40,7 @@ import pytest
 from oslo_config import cfg
 
 from conftest import GOLDEN, validate_report
-from gmr import facts, greenlets, render, report, snapshot, tasks
+from gmr import facts, greenlets, render, report, resolve, snapshot, tasks
 
 UPDATE = os.environ.get("GMR_UPDATE_GOLDEN", "") not in ("", "0")
 
@@ -162,7 +162,7 @@ def at(filename: str, function: str, text: str) -> snapshot.Frame:
     where = code(filename, function)
     line = line_of(filename, text)
     for start, _end, number in where.co_lines():
-        if number == line and snapshot.line_of(where, start) == line:
+        if number == line and resolve.line_of(where, start) == line:
             return snapshot.Frame(where, start)
     raise AssertionError(f"no instruction of {function} on line {line}")
 
@@ -497,7 +497,7 @@ def fixed(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     # the spawning stacks' through linecache (mtime None: never checked).
     # "<string>" is in linecache too, yet its frames show no source today:
     # report.resolve_new_frames reads no "<...>" name (the golden says so).
-    monkeypatch.setattr(report, "files", types.SimpleNamespace(read_files=fake_read_files))
+    monkeypatch.setattr(resolve, "files", types.SimpleNamespace(read_files=fake_read_files))
     for name, source in SOURCES.items():
         lines = [line + "\n" for line in source.split("\n")]
         monkeypatch.setitem(linecache.cache, name, (len(source), None, lines, name))

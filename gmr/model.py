@@ -1,0 +1,188 @@
+"""The report model as data: typed, frozen records that both renderers read.
+
+Stacks are a table: the distinct frames of the report, resolved once each
+(:class:`gmr.resolve.Location`), and the distinct stacks as tuples of frame
+indices. Every thread, greenlet, task and group of identical stacks points at
+its stack by index, so that 10,000 greenlets parked in a few places are a few
+stacks, each made text once, and a renderer (or a compiled assembler) writes
+a listing by reusing its stack's text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import CodeType
+from typing import Any, NamedTuple
+
+from gmr import resolve
+from gmr.resolve import Location
+from gmr.snapshot import Frame
+
+
+class Stack(NamedTuple):
+    """One distinct stack, outermost first, as indices into StackTable.frames.
+    A stack deeper than the report's max_stack_depth keeps its top (frames)
+    and bottom (innermost) and says how many frames are cut between."""
+
+    frames: tuple[int, ...]
+    omitted: int = 0
+    innermost: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class StackTable:
+    """The distinct frames of a report, resolved, and its distinct stacks."""
+
+    frames: tuple[Location, ...] = ()
+    stacks: tuple[Stack, ...] = ()
+
+    def locations(self, indices: tuple[int, ...]) -> list[Location]:
+        frames = self.frames
+        return [frames[index] for index in indices]
+
+
+class ThreadRecord(NamedTuple):
+    """An OS thread."""
+
+    id: int
+    name: str | None
+    native_id: int | None
+    main: bool
+    daemon: bool | None
+    #: The kernel's state ("sleeping", ...), None where unknown.
+    state: str | None
+    cpu_seconds: float | None
+    #: Its stack, an index into StackTable.stacks.
+    stack: int
+
+
+class GreenletRecord(NamedTuple):
+    """A greenlet that is not dead."""
+
+    id: int
+    type: str
+    name: str | None
+    minimal_ident: int | None
+    state: str
+    parent: int | None
+    #: The OS thread its hub runs in, where gevent says so.
+    thread: int | None
+    spawned_by: int | None
+    #: Where it was spawned (gevent's record), an index into
+    #: StackTable.stacks; None where nothing was recorded.
+    spawning_stack: int | None
+    stack: int
+
+
+class TaskRecord(NamedTuple):
+    """An asyncio task not done yet."""
+
+    name: str
+    state: str
+    loop_id: int
+    loop: str
+    stack: int
+
+
+class Group(NamedTuple):
+    """Threads or greenlets standing in the very same stack."""
+
+    #: How many there are (JSON's "count").
+    total: int
+    #: The first few of them (grouping.MEMBERS_SHOWN), in the order captured.
+    members: tuple[Any, ...]
+    stack: int
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    """One section: its title, what it is, and its content as data."""
+
+    title: str
+    #: "package", "threads", "greenlets", "tasks", "processes", "configuration"
+    #: or "custom" (a registered section).
+    kind: str
+    #: threads, greenlets: a tuple of ThreadRecord / GreenletRecord, or of
+    #: Group when stacks are grouped; tasks: a tuple of TaskRecord; the
+    #: others plain data (dicts, lists, str, numbers, None).
+    data: Any
+    #: A one-line error instead of the content, when building it failed.
+    error: str | None = None
+    #: A registered section's text as its own view made it (an oslo.reports
+    #: model): the text report shows it instead of data, which JSON carries.
+    text: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """A whole report: the header (JSON's header object), the sections in
+    order, and the stack table their records point into."""
+
+    header: dict[str, Any]
+    sections: list[Section] = field(default_factory=list)
+    table: StackTable = field(default_factory=StackTable)
+
+
+class StackTableBuilder:
+    """Collects the distinct frames and stacks of one report, then resolves
+    every frame at once (resolve.resolve: the source files read in one batch).
+
+    Keys hold id()s of code objects and of the snapshot's shared frame
+    tuples: the builder keeps each object it keyed (and the snapshot keeps
+    its tuples) until table() is made, so no id is reused meanwhile."""
+
+    def __init__(self, max_depth: int = 0) -> None:
+        self._max_depth = max_depth
+        self._wanted: list[tuple[CodeType, int, bool]] = []
+        self._frame_index: dict[tuple[int, int, bool], int] = {}
+        self._stacks: list[Stack] = []
+        self._stack_index: dict[tuple[tuple[int, ...], bool], int] = {}
+        self._held: list[tuple[Frame, ...]] = []
+        self._by_tuple: dict[int, int] = {}
+
+    def _frame(self, code: CodeType, number: int, by_line: bool) -> int:
+        key = (id(code), number, by_line)
+        index = self._frame_index.get(key)
+        if index is None:
+            index = self._frame_index[key] = len(self._wanted)
+            self._wanted.append((code, number, by_line))
+        return index
+
+    def _add(self, indices: tuple[int, ...], trimmed: bool) -> int:
+        key = (indices, trimmed)
+        index = self._stack_index.get(key)
+        if index is None:
+            index = self._stack_index[key] = len(self._stacks)
+            depth = self._max_depth
+            if trimmed and 0 < depth < len(indices):
+                inner = depth // 2
+                outer = depth - inner
+                stack = Stack(indices[:outer], len(indices) - depth,
+                              indices[len(indices) - inner:])
+            else:
+                stack = Stack(indices)
+            self._stacks.append(stack)
+        return index
+
+    def stack(self, frames: tuple[Frame, ...]) -> int:
+        """The index of a captured stack (outermost first), cut at the
+        report's max_stack_depth. Contexts standing in the same frames share
+        one tuple (gmr.snapshot): each tuple is looked at once."""
+        known = self._by_tuple.get(id(frames))
+        if known is None:
+            frame = self._frame
+            indices = tuple([frame(code, lasti, False) for code, lasti in frames])
+            known = self._by_tuple[id(frames)] = self._add(indices, True)
+            self._held.append(frames)
+        return known
+
+    def spawning(self, stack: tuple[tuple[CodeType, int], ...]) -> int | None:
+        """The index of a spawning stack, (code, line) outermost first, never
+        cut; None for an empty one."""
+        if not stack:
+            return None
+        frame = self._frame
+        return self._add(tuple([frame(code, line, True) for code, line in stack]), False)
+
+    def table(self) -> StackTable:
+        return StackTable(tuple(resolve.resolve(self._wanted)), tuple(self._stacks))
