@@ -59,8 +59,11 @@ def _measure(
         threads=raw.threads,
         greenlets=raw.greenlets,
         heap_objects=raw.heap_objects,
+        holds=raw.holds,
+        held_ms=raw.held_ns / 1e6,
+        heap_scanned=raw.heap_scanned,
     )
-    if raw.heap_objects:
+    if raw.heap_objects and raw.heap_scanned:
         benchmark.extra_info["ns_per_object"] = median / raw.heap_objects
     return raw
 
@@ -110,7 +113,8 @@ def test_greenlets(
     rounds = 5 if heap_size > 1_000_000 else 15
     raw = _measure(benchmark, core, greenlet_type, rounds=rounds)
     assert raw.greenlets >= greenlets
-    assert raw.heap_objects >= 0.9 * heap_size
+    if raw.heap_scanned:  # else the young generations only (issue 15, item 3)
+        assert raw.heap_objects >= 0.9 * heap_size
     suspended = [raw.greenlet(i) for i in range(raw.greenlets)]
     walked = [g for g in suspended if g[2] == core.GREENLET_SUSPENDED]
     assert len(walked) >= greenlets
@@ -161,3 +165,153 @@ def test_base_workload(
     raw = _measure(benchmark, core, greenlet_type, rounds=15)
     assert raw.threads >= 10
     assert raw.greenlets >= 1_000
+
+
+FIRST_CAPTURE = r"""
+import gc, json, sys, time
+import greenlet
+from gmr._impl import walker
+
+depth, count, reports = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+
+
+def park(n):
+    if n:
+        return park(n - 1)
+    greenlet.getcurrent().parent.switch()
+
+
+parked = [greenlet.greenlet(park) for _ in range(count)]
+for green in parked:
+    green.switch(depth)
+heap = [[] for _ in range(int(sys.argv[4]))]
+gc.collect()
+rows = []
+for _ in range(reports):
+    began = time.perf_counter_ns()
+    raw = walker.capture(greenlet.greenlet)
+    took = time.perf_counter_ns() - began
+    rows.append([raw.pause_ns, raw.holds, raw.held_ns, took, raw.greenlets, int(raw.heap_scanned)])
+    raw.release()
+print(json.dumps(rows))
+"""
+
+
+@pytest.mark.parametrize("heap_size", [0, pytest.param(5_000_000, id="heap5e6", marks=huge)],
+                         ids=lambda n: f"heap{n:.0e}" if n else "heap0")
+def test_first_capture(benchmark: Any, core: ModuleType, heap_size: int) -> None:
+    """Issue 15, items 2 and 7: 10,000 greenlets 30 frames deep, in a fresh
+    process (the walker set up as gmr._impl sets it up), its first capture
+    and the nine after it: the longest hold, the holds, their total and the
+    whole call, each in a fresh process per round."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ)
+    if core.IMPLEMENTATION == "pure":
+        env["GMR_NO_EXTENSIONS"] = "1"
+    rows: list[list[list[int]]] = []
+
+    def run() -> None:
+        out = subprocess.run([sys.executable, "-c", FIRST_CAPTURE, "30", "10000", "10",
+                              str(heap_size)], env=env, capture_output=True, text=True,
+                             check=True, timeout=600)
+        rows.append(json.loads(out.stdout))
+
+    benchmark.group = f"first capture G10000 D30 heap {heap_size:.0e}"
+    benchmark.pedantic(run, rounds=5, iterations=1)
+    first = [row[0] for row in rows]
+    later = [capture for row in rows for capture in row[1:]]
+    benchmark.extra_info.update(
+        implementation=core.IMPLEMENTATION,
+        first_pause_ms_median=statistics.median(c[0] for c in first) / 1e6,
+        first_holds_median=statistics.median(c[1] for c in first),
+        first_held_ms_median=statistics.median(c[2] for c in first) / 1e6,
+        first_call_ms_median=statistics.median(c[3] for c in first) / 1e6,
+        later_pause_ms_median=statistics.median(c[0] for c in later) / 1e6,
+        later_holds_median=statistics.median(c[1] for c in later),
+        later_held_ms_median=statistics.median(c[2] for c in later) / 1e6,
+        later_call_ms_median=statistics.median(c[3] for c in later) / 1e6,
+        heap_scans=sum(c[5] for row in rows for c in row),
+    )
+    assert all(c[4] >= 10_000 for row in rows for c in row)
+
+
+GC_HOOK = r"""
+import gc, json, sys, time
+import greenlet
+from gmr._impl import walker
+
+hooked = sys.argv[1] == "1"
+if not hooked:
+    gc.callbacks[:] = [cb for cb in gc.callbacks if getattr(cb, "__name__", "") != "_on_collection"]
+parked = []
+
+
+def park():
+    greenlet.getcurrent().parent.switch()
+
+
+# A busy allocating service: short-lived containers, a few long-lived ones,
+# a greenlet now and then.
+keep = []
+began = time.perf_counter_ns()
+collections = sum(stat["collections"] for stat in gc.get_stats())
+for i in range(2_000_000):
+    item = {"i": i, "l": [i]}
+    if i % 100 == 0:
+        keep.append(item)
+    if i % 1000 == 0:
+        green = greenlet.greenlet(park)
+        green.switch()
+        parked.append(green)
+took = time.perf_counter_ns() - began
+collections = sum(stat["collections"] for stat in gc.get_stats()) - collections
+# The cost of one collection of each generation, with the young ones full.
+each = []
+for generation in (0, 1, 2):
+    runs = []
+    for _ in range(20):
+        junk = [{} for _ in range(700)]
+        start = time.perf_counter_ns()
+        gc.collect(generation)
+        runs.append(time.perf_counter_ns() - start)
+        del junk
+    runs.sort()
+    each.append(runs[len(runs) // 2])
+print(json.dumps([took, collections] + each))
+"""
+
+
+def test_gc_hook_cost(benchmark: Any, core: ModuleType) -> None:
+    """Issue 15, item 3: what the walker's gc.callbacks hook costs a busy
+    allocating service (2e6 loop rounds, a greenlet every 1,000) and each
+    collection, against the same process without the hook."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    if not getattr(core, "DISCOVERY_WITHOUT_HEAP_SCAN", False):
+        pytest.skip("this walker keeps no GC hook")
+    rows: dict[str, list[list[int]]] = {"0": [], "1": []}
+
+    def run() -> None:
+        for hooked in ("0", "1"):
+            out = subprocess.run([sys.executable, "-c", GC_HOOK, hooked], env=dict(os.environ),
+                                 capture_output=True, text=True, check=True, timeout=600)
+            rows[hooked].append(json.loads(out.stdout))
+
+    benchmark.group = "gc hook cost"
+    benchmark.pedantic(run, rounds=5, iterations=1)
+    for hooked, name in (("0", "without"), ("1", "with")):
+        runs = rows[hooked]
+        benchmark.extra_info.update({
+            f"{name}_loop_ms_median": statistics.median(r[0] for r in runs) / 1e6,
+            f"{name}_collections_median": statistics.median(r[1] for r in runs),
+            f"{name}_gen0_us_median": statistics.median(r[2] for r in runs) / 1e3,
+            f"{name}_gen1_us_median": statistics.median(r[3] for r in runs) / 1e3,
+            f"{name}_gen2_us_median": statistics.median(r[4] for r in runs) / 1e3,
+        })

@@ -62,6 +62,9 @@ else:
     walker, trigger, files = (_chosen[unit][0] for unit in ("walker", "trigger", "files"))
 if walker.IMPLEMENTATION == "compiled":
     trigger.use_switch_interval(walker.switch_interval_cell())
+# Greenlet discovery's one scan of the heap and its GC hook, at set-up rather
+# than in the first report's pause.
+walker.prepare()
 
 #: "compiled" or "pure": which walker captures in this process.
 IMPLEMENTATION: str = walker.IMPLEMENTATION

@@ -292,6 +292,31 @@ gmr_visit_heap(gmr_visit_fn visit, void *arg)
      * gc.get_objects() does not show: services freeze before forking workers. */
     gmr_visit_list(&gcstate->permanent_generation.head, visit, arg);
 }
+/* The young generations (0 and 1), where every object the GC starts to
+ * track goes (gen0) and stays until a collection of generation 1 or 2, or
+ * gc.freeze(), moves it to an old list (generation 2, the permanent one):
+ * the same from 3.10 to 3.15 in builds with a GIL (3.14.10 and 3.15 keep
+ * 3.13's three generations; their headers say so: `dummy` fields where
+ * the incremental collector's state was). Greenlet discovery scans these
+ * at every report and keeps what leaves them (gmr/_walker.pyx). */
+#define GMR_HAS_GENERATIONS 1
+
+static inline void
+gmr_visit_young(gmr_visit_fn visit, void *arg)
+{
+    struct _gc_runtime_state *gcstate = &PyInterpreterState_Get()->gc;
+    if (gmr_visit_list(&gcstate->generations[0].head, visit, arg)) {
+        gmr_visit_list(&gcstate->generations[1].head, visit, arg);
+    }
+}
+
+/* 1 while a collection runs (its callbacks included). */
+static inline int
+gmr_gc_collecting(void)
+{
+    return PyInterpreterState_Get()->gc.collecting;
+}
+
 /* ------------------------------------------------------------------------ */
 /* The switch interval                                                      */
 /* ------------------------------------------------------------------------ */
@@ -306,6 +331,18 @@ gmr_switch_interval(void)
     return &PyInterpreterState_Get()->ceval.gil->interval;
 #else
     return &_PyRuntime.ceval.gil.interval;
+#endif
+}
+
+/* The GIL's switch counter: every take of the GIL adds one. Read without
+ * the GIL (relaxed) to see whether another thread took it. GIL held. */
+static inline unsigned long *
+gmr_switch_number(void)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    return &PyInterpreterState_Get()->ceval.gil->switch_number;
+#else
+    return &_PyRuntime.ceval.gil.switch_number;
 #endif
 }
 
@@ -402,6 +439,42 @@ gmr_layout_problem(char *problem, size_t size)
 }
 
 #endif /* GMR_WALKER */
+
+#if GMR_WALKER != 1
+/* No generation lists read (the debug-offsets walker, no walker): greenlet
+ * discovery scans the whole heap at every report. */
+#  define GMR_HAS_GENERATIONS 0
+static inline void gmr_visit_young(gmr_visit_fn v, void *a) { (void)v; (void)a; }
+static inline int gmr_gc_collecting(void) { return 0; }
+static inline unsigned long *gmr_switch_number(void) { return NULL; }
+#endif
+
+/* Between two holds of a capture: with the GIL released, give a waiting
+ * thread the time to take it. Releasing the GIL only signals its waiters;
+ * retaking it at once would usually win the race against them. Polls
+ * `switch_number` (NULL: unknown) for up to `patience_ns`; 1 when another
+ * thread took the GIL meanwhile, 0 when none did (none was waiting: the
+ * hold did not stall anyone), -1 when it cannot be told. No GIL. */
+static inline int
+gmr_hand_over(const unsigned long *switch_number, long long patience_ns)
+{
+    struct timespec nap = {0, 10000};  /* 10 us */
+    long long until = gmr_now_ns() + patience_ns;
+    unsigned long before;
+    if (switch_number == NULL) {
+        nap.tv_nsec = 50000;
+        nanosleep(&nap, NULL);
+        return -1;
+    }
+    before = __atomic_load_n(switch_number, __ATOMIC_RELAXED);
+    do {
+        nanosleep(&nap, NULL);
+        if (__atomic_load_n(switch_number, __ATOMIC_RELAXED) != before) {
+            return 1;
+        }
+    } while (gmr_now_ns() < until);
+    return 0;
+}
 
 /* The C getter behind a getset descriptor (greenlet's own `dead`, `gr_frame`,
  * `parent`), called directly so that a subclass's Python property of the

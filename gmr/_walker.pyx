@@ -19,7 +19,9 @@ from types import CodeType
 from cpython.object cimport PyObject, PyTypeObject
 from cpython.bytes cimport PyBytes_FromStringAndSize
 from cpython.pycapsule cimport PyCapsule_New
+from cpython.weakref cimport PyWeakref_NewRef
 from libc.stdlib cimport free, realloc
+from libc.string cimport memset
 
 IMPLEMENTATION = "compiled"
 
@@ -35,6 +37,15 @@ SEES_FROZEN = bool(GMR_SEES_FROZEN)
 
 #: (code object, byte offset of the current instruction or -1), innermost first.
 RawFrames = tuple[tuple[CodeType, int], ...]
+
+#: The longest a capture holds the GIL at a time, unless one OS thread's or
+#: one greenlet's stack takes longer: the threads are copied in one hold,
+#: the greenlets in as many as they need, each greenlet whole in one.
+MAX_HOLD_NS = 2_000_000
+
+#: Whether greenlets are found without a scan of the heap at each report
+#: (the young generations and a record of the greenlets that left them).
+DISCOVERY_WITHOUT_HEAP_SCAN = bool(GMR_HAS_GENERATIONS)
 
 cdef enum:
     # A bound on one stack, so a corrupted chain can never loop for ever.
@@ -56,6 +67,7 @@ cdef extern from "Python.h":
     void PyErr_Clear()
     PyObject *Py_True
     PyObject *Py_None
+    PyTypeObject *Py_TYPE(PyObject *)
 
 cdef extern from "_walker.h":
     ctypedef struct gmr_frame
@@ -76,6 +88,11 @@ cdef extern from "_walker.h":
     unsigned long gmr_thread_ident(PyThreadState *)
     unsigned long gmr_thread_native_id(PyThreadState *)
     void gmr_visit_heap(gmr_visit_fn visit, void *arg)
+    const int GMR_HAS_GENERATIONS
+    void gmr_visit_young(gmr_visit_fn visit, void *arg)
+    int gmr_gc_collecting()
+    unsigned long *gmr_switch_number()
+    int gmr_hand_over(const unsigned long *switch_number, long long patience_ns) nogil
     PyObject *gmr_getset_get(PyObject *descriptor, PyObject *obj)
     int gmr_type_bool(PyObject *type, PyObject *obj)
 
@@ -186,10 +203,12 @@ cdef struct Found:
     PyObject **items          # new references to the greenlets found
     Py_ssize_t count
     Py_ssize_t capacity
-    PyTypeObject *type        # greenlet.greenlet
+    PyTypeObject *type        # greenlet.greenlet; NULL: look only for the sentinel
     PyTypeObject *last_other  # one-entry cache: the last type seen that is not a greenlet
     Py_ssize_t visited        # objects visited
     int failed                # out of memory
+    PyObject *sentinel        # young scans: the object whose presence they report
+    int saw_sentinel
 
 
 # Sizes of the last capture, so the next one rarely reallocates in its pause.
@@ -198,7 +217,7 @@ cdef Py_ssize_t _hint_frames = 1024
 cdef Py_ssize_t _hint_greenlets = 64
 
 
-cdef int _grow(void **array, Py_ssize_t *capacity, Py_ssize_t needed, size_t item) noexcept:
+cdef int _grow(void **array, Py_ssize_t *capacity, Py_ssize_t needed, size_t item) noexcept nogil:
     """Make room for `needed` items. Returns 0, or -1 when out of memory."""
     cdef Py_ssize_t size = capacity[0]
     cdef void *grown
@@ -243,6 +262,226 @@ cdef void _find_greenlets(Found *found) noexcept:
     gmr_visit_heap(_visit, found)
 
 
+cdef inline int _visit_young(PyObject *obj, void *arg) noexcept:
+    """_visit, and whether the sentinel is among the objects visited."""
+    cdef Found *found = <Found *>arg
+    if obj == found.sentinel:
+        found.saw_sentinel = 1
+    if found.type == NULL:
+        return 1
+    return _visit(obj, arg)
+
+
+cdef void _find_young(Found *found) noexcept:
+    """The greenlets of the young generations into found.items, and
+    found.saw_sentinel. GIL held, no collection under way or in one's callback."""
+    gmr_visit_young(_visit_young, found)
+
+
+cdef void _found_init(Found *found, PyTypeObject *tp, PyObject *sentinel) noexcept:
+    found.items = NULL
+    found.count = found.capacity = found.visited = 0
+    found.failed = 0
+    found.last_other = NULL
+    found.type = tp
+    found.sentinel = sentinel
+    found.saw_sentinel = 0
+
+
+cdef void _found_clear(Found *found) noexcept:
+    cdef Py_ssize_t i
+    for i in range(found.count):
+        Py_XDECREF(found.items[i])
+    free(found.items)
+    found.items = NULL
+    found.count = found.capacity = 0
+
+
+# ---------------------------------------------------------------------------
+# Greenlet discovery without a scan of the heap (see DESIGN.md, "Finding
+# greenlets"). Every live greenlet is either in the young generations (0
+# and 1: where the GC puts what it starts to track) or in _known, as long as
+# the sentinel, a list made when _known was last brought up to date, is
+# still young: objects leave the young generations only all together (a
+# collection of generation 1 or 2 moves every survivor of 0 and 1 into 2;
+# gc.freeze() moves everything into the permanent generation). A collection
+# that moves them first calls gc.callbacks: _on_collection, the last of
+# them, adds the young greenlets to _known at its start and makes a new
+# sentinel at its end. Whatever moved them otherwise (gc.freeze(), a
+# callback list that dropped or outran the hook) took the sentinel along:
+# the next look scans the whole heap once and starts again.
+# ---------------------------------------------------------------------------
+
+cdef object _tracked = None     # greenlet.greenlet, once the greenlet module is imported
+cdef dict _known = {}           # id -> weakref.ref of greenlets that left the young generations
+cdef object _sentinel = None    # young since _known was last brought up to date
+cdef bint _complete = False     # _known and the young generations hold every greenlet
+cdef bint _armed = False        # the start of this collection scanned: its end renews the sentinel
+cdef object _callbacks = None   # gc.callbacks
+cdef object _hook = None        # _on_collection, as registered
+cdef bint _usable = bool(GMR_HAS_GENERATIONS)
+cdef Py_ssize_t _heap_scans = 0  # scans of the whole heap made for discovery
+
+
+cdef object _greenlet_base():
+    """greenlet.greenlet when the greenlet module is imported, else None."""
+    for name in ("greenlet._greenlet", "greenlet"):
+        module = sys.modules.get(name)
+        tp = getattr(module, "greenlet", None) if module is not None else None
+        if isinstance(tp, type):
+            return tp
+    return None
+
+
+cdef int _remember(Found *found) except -1:
+    """Add the greenlets of found to _known."""
+    cdef Py_ssize_t i
+    cdef object ref
+    for i in range(found.count):
+        key = <Py_ssize_t>found.items[i]
+        ref = _known.get(key)
+        if ref is not None and ref() is <object>found.items[i]:
+            continue
+        _known[key] = PyWeakref_NewRef(<object>found.items[i], None)
+    return 0
+
+
+cdef int _adopt(Found *found) except -1:
+    """found (every greenlet on the heap, just scanned) becomes the record,
+    with a new sentinel."""
+    global _known, _sentinel, _complete, _heap_scans
+    _known = {}
+    _remember(found)
+    _sentinel = []
+    _complete = True
+    _heap_scans += 1
+    return 0
+
+
+cdef int _rebuild() except -1:
+    """Scan the whole heap: _known becomes every greenlet, with a new
+    sentinel. GIL held, and the GC disabled or collecting (nothing moves)."""
+    global _known, _sentinel, _complete, _heap_scans
+    cdef Found found
+    _found_init(&found, <PyTypeObject *>_tracked, NULL)
+    try:
+        _find_greenlets(&found)
+        if found.failed:
+            raise MemoryError()
+        _adopt(&found)
+    finally:
+        _found_clear(&found)
+    return 0
+
+
+cdef bint _hook_last():
+    """Whether the hook is the last of gc.callbacks (none runs after it)."""
+    cdef Py_ssize_t size
+    if _callbacks is None or type(_callbacks) is not list:
+        return False
+    size = len(<list>_callbacks)
+    return size > 0 and (<list>_callbacks)[size - 1] is _hook
+
+
+cdef void _hook_to_end() noexcept:
+    """Put the hook last in gc.callbacks, by identity (no __eq__ runs),
+    never while a collection iterates the list. GIL held."""
+    cdef Py_ssize_t i
+    if _callbacks is None or type(_callbacks) is not list or gmr_gc_collecting():
+        return
+    if _hook_last():
+        return
+    try:
+        for i in range(len(<list>_callbacks) - 1, -1, -1):
+            if (<list>_callbacks)[i] is _hook:
+                del (<list>_callbacks)[i]
+        (<list>_callbacks).append(_hook)
+    except BaseException:
+        PyErr_Clear()
+
+
+def _on_collection(phase, info):
+    """gc.callbacks hook: at the start of a collection that moves the young
+    generations' survivors into an old one (generation 1 or 2), the young
+    greenlets join _known; at its end, a new sentinel. Returns at once at
+    the start and end of generation-0 collections."""
+    global _armed, _sentinel, _tracked, _complete
+    cdef Found found
+    if phase == "stop":
+        if _armed:
+            _armed = False
+            _sentinel = []
+        return
+    try:
+        if (<dict>info)["generation"] == 0:
+            return
+    except BaseException:
+        pass
+    _armed = False
+    if not _usable or not _hook_last():
+        return  # the sentinel moves with the others: the next look rescans
+    try:
+        if _tracked is None:
+            _tracked = _greenlet_base()
+        if _tracked is None:
+            # No greenlet module, no greenlet: nothing to keep.
+            _complete = True
+            _armed = True
+            return
+        _found_init(&found, <PyTypeObject *>_tracked, <PyObject *>_sentinel)
+        try:
+            _find_young(&found)
+            if found.failed:
+                _complete = False
+            elif _complete and found.saw_sentinel:
+                _remember(&found)
+            else:
+                _rebuild()
+        finally:
+            _found_clear(&found)
+        _armed = _complete
+    except BaseException:
+        _complete = False
+        _armed = False
+
+
+def prepare():
+    """Set up greenlet discovery: the hook on gc.callbacks and, when the
+    greenlet module is imported, the one scan of the heap; called once the
+    walker is chosen (gmr._impl). Later reports find greenlets without a
+    scan of the heap. Again: puts the hook back if it was taken off."""
+    global _callbacks, _hook, _tracked, _complete, _sentinel
+    if not _usable:
+        return
+    import gc
+    if _hook is None:
+        _hook = _on_collection
+    _callbacks = gc.callbacks
+    if not any(cb is _hook for cb in _callbacks):
+        _complete = False  # off the list: what moved meanwhile was not seen
+    _hook_to_end()
+    if _tracked is None:
+        _tracked = _greenlet_base()
+    if _complete:
+        return
+    enabled = PyGC_Disable()
+    try:
+        if _tracked is None:
+            _sentinel = []
+            _complete = True
+        else:
+            _rebuild()
+    finally:
+        if enabled:
+            PyGC_Enable()
+
+
+def _discovery_state():
+    """(known greenlets, scans of the whole heap made for discovery,
+    whether the record is complete): for tests and benchmarks."""
+    return len(_known), _heap_scans, bool(_complete)
+
+
 cdef class RawCapture:
     """What one capture copied: OS threads first, then greenlets.
 
@@ -260,6 +499,12 @@ cdef class RawCapture:
     cdef readonly Py_ssize_t greenlets
     cdef readonly long long pause_ns
     cdef readonly Py_ssize_t heap_objects
+    # How many holds of the GIL the capture took (other threads ran between
+    # them), and how long they lasted in all; pause_ns is the longest.
+    cdef readonly Py_ssize_t holds
+    cdef readonly long long held_ns
+    # Whether this capture scanned the whole heap for greenlets.
+    cdef readonly bint heap_scanned
     # Stacks whose walk stopped at a frame that failed its check.
     cdef readonly Py_ssize_t broken_stacks
     cdef int failed
@@ -467,79 +712,248 @@ cdef tuple _greenlet_getters(type greenlet_type):
     return cached
 
 
-def capture(greenlet_type=None):
+cdef class _Holds:
+    """The capture's holds of the GIL: when the current one began, the
+    longest, their count and total."""
+    cdef long long began
+    cdef long long longest
+    cdef long long total
+    cdef Py_ssize_t count
+    cdef int gc_was_enabled
+    cdef unsigned long *switch_number
+
+    cdef void take(self) noexcept:
+        self.began = gmr_now_ns()
+        self.gc_was_enabled = PyGC_Disable()
+
+    cdef void close(self) noexcept:
+        """End the current hold (the GIL still held)."""
+        cdef long long held = gmr_now_ns() - self.began
+        if self.gc_was_enabled:
+            PyGC_Enable()
+        self.count += 1
+        self.total += held
+        if held > self.longest:
+            self.longest = held
+
+    cdef void let_go(self, RawCapture raw, Py_ssize_t room) noexcept:
+        """Between two holds: the GC as the service had it, the GIL released
+        until another thread took it (or none wanted it), then held again;
+        meanwhile, room for `room` more frames. When no other thread took
+        the GIL, the hold goes on (nobody waited for it), counted whole."""
+        cdef int handed
+        cdef long long released = gmr_now_ns()
+        cdef long long held = released - self.began
+        if self.gc_was_enabled:
+            PyGC_Enable()
+        cdef FrameRecord **frames = &raw.frames
+        cdef Py_ssize_t *capacity = &raw.capacity_frames
+        cdef Py_ssize_t needed = raw.nframes + room
+        with nogil:
+            _prefault(frames, capacity, needed)
+            handed = gmr_hand_over(self.switch_number, 200000)
+        if handed == 0:
+            self.gc_was_enabled = PyGC_Disable()
+            return
+        self.count += 1
+        self.total += held
+        if held > self.longest:
+            self.longest = held
+        self.take()
+
+
+cdef void _prefault(FrameRecord **frames, Py_ssize_t *capacity, Py_ssize_t needed) noexcept nogil:
+    """Room for `needed` frame records, the new pages touched: no page
+    fault and no copy of the records inside a hold. No GIL (malloc'd memory)."""
+    cdef Py_ssize_t before = capacity[0]
+    if _grow(<void **>frames, capacity, needed, sizeof(FrameRecord)) < 0:
+        return
+    if capacity[0] > before:
+        memset(&frames[0][before], 0, <size_t>(capacity[0] - before) * sizeof(FrameRecord))
+
+
+def capture(greenlet_type=None, max_hold_ns=None):
     """Copy every thread's stack and, given greenlet.greenlet, every greenlet's.
 
-    Holds the GIL, with the cyclic GC disabled, only for the copy; the time it
-    took is RawCapture.pause_ns. The calling thread is left out. Raises
+    Holds the GIL, with the cyclic GC disabled, only while it copies: the OS
+    threads in one hold, the greenlets in holds of at most max_hold_ns
+    (MAX_HOLD_NS) each, every greenlet whole within one, with the GIL let go
+    between them. The longest hold is RawCapture.pause_ns; holds and
+    held_ns say how many and how long in all. Greenlets are found in the
+    young generations and the record kept since prepare() (see
+    DESIGN.md), or by a scan of the whole heap where that record cannot be
+    trusted (heap_scanned). The calling thread is left out. Raises
     RuntimeError where the walker is refused (layout_problem() says why).
     """
     if layout_problem() is not None:
         raise RuntimeError(f"the compiled walker is refused: {layout_problem()}")
-    global _hint_contexts, _hint_frames, _hint_greenlets
+    global _hint_contexts, _hint_frames, _hint_greenlets, _known, _tracked
     cdef RawCapture raw = RawCapture.__new__(RawCapture)
     cdef Found found
-    cdef Py_ssize_t i
-    cdef long long start
-    cdef int gc_was_enabled
+    cdef Py_ssize_t i, j, kept, mark_frames, mark_greenlets
+    cdef long long budget = MAX_HOLD_NS if max_hold_ns is None else max_hold_ns
     cdef PyObject *get_dead = NULL
     cdef PyObject *get_frame = NULL
     cdef PyObject *get_parent = NULL
+    cdef PyObject *obj
+    cdef PyTypeObject *wanted = NULL
+    cdef bint use_known = False
+    cdef _Holds holds = _Holds.__new__(_Holds)
+    cdef list dead
+    cdef list held = None
+    cdef Context *context
+    cdef PyTypeObject *scan_type
 
     if greenlet_type is not None:
         getters = _greenlet_getters(greenlet_type)
         get_dead = <PyObject *>getters[0]
         get_frame = <PyObject *>getters[1]
         get_parent = <PyObject *>getters[2]
+        wanted = <PyTypeObject *>greenlet_type
+        if _usable and _hook is not None:
+            if _tracked is None:
+                _tracked = _greenlet_base()
+            use_known = (_tracked is not None
+                         and PyType_IsSubtype(wanted, <PyTypeObject *>_tracked))
 
     # Room for what the last capture needed, allocated before the pause.
     if (_grow(<void **>&raw.contexts, &raw.capacity_contexts, _hint_contexts, sizeof(Context)) < 0
             or _grow(<void **>&raw.frames, &raw.capacity_frames, _hint_frames,
                      sizeof(FrameRecord)) < 0):
         raise MemoryError()
-    found.items = NULL
-    found.count = found.capacity = found.visited = 0
-    found.failed = 0
-    found.last_other = NULL
-    found.type = <PyTypeObject *>greenlet_type if greenlet_type is not None else NULL
+    _found_init(&found, <PyTypeObject *>_tracked if use_known else wanted,
+                <PyObject *>_sentinel if use_known else NULL)
     if found.type != NULL and _grow(<void **>&found.items, &found.capacity, _hint_greenlets,
                                     sizeof(PyObject *)) < 0:
         raise MemoryError()
+    holds.switch_number = gmr_switch_number()
+    dead = []
+    # The frames of the greenlets known so far, about, room made and its
+    # pages touched with the GIL released: not inside a hold.
+    cdef FrameRecord **frames = &raw.frames
+    cdef Py_ssize_t *capacity = &raw.capacity_frames
+    cdef Py_ssize_t expected_frames = (len(_known) + 16) * 32 if use_known else 0
+    with nogil:
+        _prefault(frames, capacity, expected_frames)
 
-    # ---- the pause: GIL held, the GC off, no switch to another thread; no
-    # Python allocation but the one list of held greenlets at its end
-    start = gmr_now_ns()
-    gc_was_enabled = PyGC_Disable()
+    # ---- the first hold: GIL held, the GC off, no switch to another thread;
+    # every OS thread, and every greenlet found (not yet copied)
+    holds.take()
     raw._copy_threads()
     if found.type != NULL:
-        _find_greenlets(&found)
-        for i in range(found.count):
-            raw._copy_greenlet(found.items[i], <PyObject *>greenlet_type,
-                               get_dead, get_frame, get_parent)
-    # Still in the pause, the GC still off: make every greenlet reference
-    # visible to the GC (see RawCapture.held) before anything can run Python
-    # code and let a pending call, or a collection, run greenlet's clean-up
-    # of a dead thread.
-    if raw.greenlets and not raw.failed:
+        if use_known:
+            _hook_to_end()
+            _find_young(&found)
+            if (found.failed or gmr_gc_collecting()
+                    or not (_complete and found.saw_sentinel and _hook_last())):
+                use_known = False
+        if use_known:
+            raw.heap_objects = found.visited
+            # The young greenlets _known holds already are added from it.
+            kept = 0
+            for i in range(found.count):
+                obj = found.items[i]
+                ref = _known.get(<Py_ssize_t>obj)
+                if ref is not None and ref() is <object>obj:
+                    Py_XDECREF(obj)
+                else:
+                    found.items[kept] = obj
+                    kept += 1
+            found.count = kept
+            for key, ref in _known.items():
+                green = ref()
+                if green is None:
+                    dead.append(key)
+                elif _grow(<void **>&found.items, &found.capacity, found.count + 1,
+                           sizeof(PyObject *)) < 0:
+                    found.failed = 1
+                    break
+                else:
+                    Py_INCREF(<PyObject *>green)
+                    found.items[found.count] = <PyObject *>green
+                    found.count += 1
+                green = None
+            for key in dead:
+                ref = _known.get(key)
+                if ref is not None and ref() is None:
+                    del _known[key]
+            del dead[:]
+        else:
+            # The record cannot be trusted (or is not kept): the whole heap,
+            # once, and the record starts again from it.
+            _found_clear(&found)
+            scan_type = wanted
+            if _tracked is not None and PyType_IsSubtype(wanted, <PyTypeObject *>_tracked):
+                scan_type = <PyTypeObject *>_tracked
+            _found_init(&found, scan_type, NULL)
+            _find_greenlets(&found)
+            raw.heap_objects = found.visited
+            raw.heap_scanned = True
+            # Kept as the record unless a collection is under way in another
+            # thread: then objects it works on are on none of its lists.
+            if (not found.failed and _usable and _hook is not None and _tracked is not None
+                    and scan_type == <PyTypeObject *>_tracked and not gmr_gc_collecting()):
+                try:
+                    _adopt(&found)
+                except BaseException:
+                    PyErr_Clear()
+        # Only the greenlets asked for (a subclass of the tracked type).
+        if found.type != wanted:
+            kept = 0
+            for i in range(found.count):
+                obj = found.items[i]
+                if Py_TYPE(obj) == wanted or PyType_IsSubtype(Py_TYPE(obj), wanted):
+                    found.items[kept] = obj
+                    kept += 1
+                else:
+                    Py_XDECREF(obj)
+            found.count = kept
+    # Still in the hold, the GC still off: every greenlet found, where the
+    # GC can see it (see RawCapture.held), before anything can run Python
+    # code and let a pending call, a collection or another thread run
+    # greenlet's clean-up of a dead thread; and kept alive until copied.
+    if found.count and not found.failed:
         held = []
-        for i in range(raw.threads, raw.ncontexts):
-            held.append(<object>raw.contexts[i].greenlet)
-            if raw.contexts[i].parent != NULL:
-                held.append(<object>raw.contexts[i].parent)
+        for i in range(found.count):
+            held.append(<object>found.items[i])
         raw.held = held
-    if gc_was_enabled:
-        PyGC_Enable()
-    raw.pause_ns = gmr_now_ns() - start
-    # ---- end of the pause
 
-    for i in range(found.count):
-        Py_XDECREF(found.items[i])
-    free(found.items)
-    raw.heap_objects = found.visited
+    if found.count and not found.failed and not raw.failed:
+        # ---- the greenlets, in holds of at most `budget`
+        if _grow(<void **>&raw.contexts, &raw.capacity_contexts, raw.ncontexts + found.count,
+                 sizeof(Context)) < 0:
+            raw.failed = 1
+        mark_frames = raw.nframes
+        mark_greenlets = 0
+        i = 0
+        while i < found.count and not raw.failed:
+            if gmr_now_ns() - holds.began >= budget:
+                holds.let_go(raw, max(2 * (raw.nframes - mark_frames), 4096))
+                mark_frames = raw.nframes
+            j = 0
+            # Check the clock every few hundred frames.
+            while i < found.count and j < 256 and not raw.failed:
+                raw._copy_greenlet(found.items[i], <PyObject *>greenlet_type,
+                                   get_dead, get_frame, get_parent)
+                i += 1
+                if raw.ncontexts == 0 or raw.failed:
+                    break
+                context = &raw.contexts[raw.ncontexts - 1]
+                j += 1 + context.depth
+                if context.parent != NULL:
+                    # Where the GC sees it, before the GIL is let go.
+                    held.append(<object>context.parent)
+    holds.close()
+    # ---- end of the last hold
+
+    raw.pause_ns = holds.longest
+    raw.holds = holds.count
+    raw.held_ns = holds.total
+    _found_clear(&found)
     if raw.failed or found.failed:
         raw._release()
         raise MemoryError("out of memory while capturing stacks")
     _hint_contexts = max(raw.ncontexts + 16, 64)
     _hint_frames = max(raw.nframes + 256, 1024)
-    _hint_greenlets = max(found.count + 16, 64)
+    _hint_greenlets = max(raw.greenlets + 16, 64)
     return raw

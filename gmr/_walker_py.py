@@ -2,9 +2,12 @@
 on ``sys._current_frames()`` and a ``gc.get_objects()`` scan. It keeps gmr
 capturing where the compiled walker is not built or not trusted.
 
-What it cannot do as well: its "pause" is the duration of the capture,
-during which other threads may run, and it makes a frame object for every
-frame it reads.
+What it cannot do as well: it makes a frame object for every frame it
+reads, scans the whole heap for greenlets at every report, and cannot bound
+its holds of the GIL. Its holds, measured as the compiled walker's are, are
+the calls that run without letting the GIL go (no bytecode runs inside
+them): ``sys._current_frames()`` and the heap scan; between them and around
+them, its bytecode may let other threads run at any instruction.
 """
 
 from __future__ import annotations
@@ -29,6 +32,17 @@ RawFrames = tuple[tuple[CodeType, int], ...]
 
 #: gc.get_objects() does not show what gc.freeze() froze.
 SEES_FROZEN = False
+
+#: The compiled walker's bound on one hold; this twin's longest hold is one
+#: C call it cannot split (the heap scan), so it does not apply it.
+MAX_HOLD_NS = 2_000_000
+
+#: This twin scans the whole heap for greenlets at every report.
+DISCOVERY_WITHOUT_HEAP_SCAN = False
+
+
+def prepare() -> None:
+    """Nothing to set up: every capture scans the heap."""
 
 
 def layout_problem() -> str | None:
@@ -58,13 +72,17 @@ class RawCapture:
     """What one capture copied: OS threads first, then greenlets."""
 
     # Slots, as the compiled twin's fields: neither takes new attributes.
-    __slots__ = ("_threads", "_greenlets", "_pause_ns", "_heap_objects")
+    __slots__ = ("_threads", "_greenlets", "_pause_ns", "_heap_objects", "_holds", "_held_ns",
+                 "_heap_scanned")
 
     def __init__(self) -> None:
         self._threads: list[tuple[int, int, RawFrames]] = []
         self._greenlets: list[tuple[object, object | None, int, RawFrames]] = []
         self._pause_ns = 0
         self._heap_objects = 0
+        self._holds = 0
+        self._held_ns = 0
+        self._heap_scanned = False
 
     @property
     def threads(self) -> int:
@@ -81,6 +99,18 @@ class RawCapture:
     @property
     def heap_objects(self) -> int:
         return self._heap_objects
+
+    @property
+    def holds(self) -> int:
+        return self._holds
+
+    @property
+    def held_ns(self) -> int:
+        return self._held_ns
+
+    @property
+    def heap_scanned(self) -> bool:
+        return self._heap_scanned
 
     @property
     def broken_stacks(self) -> int:
@@ -115,10 +145,12 @@ def _greenlet_state(greenlet_type: Any, greenlet: object) -> tuple[int, FrameTyp
     return GREENLET_NOT_STARTED, None
 
 
-def capture(greenlet_type: Any = None) -> RawCapture:
+def capture(greenlet_type: Any = None, max_hold_ns: int | None = None) -> RawCapture:
+    del max_hold_ns  # its holds are single C calls: nothing to split
     raw = RawCapture()
     me = _originals.get_ident()
-    start = time.perf_counter_ns()
+    clock = time.perf_counter_ns
+    holds: list[int] = []
     # Automatic collection paused by the first threshold, not gc.disable():
     # other threads run during this capture, and a gc.disable() or enable()
     # of theirs meanwhile must keep its effect.
@@ -126,10 +158,13 @@ def capture(greenlet_type: Any = None) -> RawCapture:
     gc.set_threshold(0, *thresholds[1:])
     paused = gc.get_threshold()
     try:
-        for ident, frame in sys._current_frames().items():
+        began = clock()
+        current = sys._current_frames()
+        holds.append(clock() - began)
+        for ident, frame in current.items():
             if ident != me:
                 raw._threads.append((ident, 0, _stack(frame)))
-        del frame
+        del frame, current
         if greenlet_type is not None:
             # The heap list must never be seen by bytecode: gc.get_objects()
             # also returns tuples another thread is still building, and while
@@ -142,9 +177,14 @@ def capture(greenlet_type: Any = None) -> RawCapture:
             # class answers __class__ in Python (typing's deprecated aliases,
             # proxies): callables, classes among them, are passed over first,
             # by a check that looks nothing up (a greenlet is not callable).
+            began = clock()
             raw._heap_objects = sum(map(len, map(gc.get_objects, (None,))))
+            holds.append(clock() - began)
+            began = clock()
             found = list(filter(greenlet_type.__instancecheck__, itertools.filterfalse(
                 callable, itertools.chain.from_iterable(map(gc.get_objects, (None,))))))
+            holds.append(clock() - began)
+            raw._heap_scanned = True
             for obj in found:
                 state, top = _greenlet_state(greenlet_type, obj)
                 parent = greenlet_type.parent.__get__(obj)
@@ -153,5 +193,7 @@ def capture(greenlet_type: Any = None) -> RawCapture:
     finally:
         if gc.get_threshold() == paused:  # else the service set its own meanwhile
             gc.set_threshold(*thresholds)
-    raw._pause_ns = time.perf_counter_ns() - start
+    raw._pause_ns = max(holds)
+    raw._holds = len(holds)
+    raw._held_ns = sum(holds)
     return raw
