@@ -169,7 +169,7 @@ def _threads(out: list[str], items: tuple[ThreadRecord | Group, ...],
              stacks: _StackText) -> None:
     for item in items:
         if isinstance(item, Group):
-            _group(out, item, "Threads",
+            _group(out, item, ("Thread", "Threads"),
                    [f"  Thread #{escape(member.id)}: {_thread_facts(member)}"
                     for member in item.members])
         else:
@@ -185,7 +185,7 @@ def _greenlets(out: list[str], items: tuple[GreenletRecord | Group, ...],
     green_banner = _context_banner("Green Thread")
     for item in items:
         if isinstance(item, Group):
-            _group(out, item, "Green Threads",
+            _group(out, item, ("Green Thread", "Green Threads"),
                    [f"  {_greenlet_facts(member)}" for member in item.members])
             out.append(stacks.stack(item.stack))
             continue
@@ -194,7 +194,9 @@ def _greenlets(out: list[str], items: tuple[GreenletRecord | Group, ...],
             out.append(stacks.spawned(item.spawned_by, item.spawning_stack))
 
 
-def _group(out: list[str], group: Group, noun: str, members: list[str]) -> None:
+def _group(out: list[str], group: Group, nouns: tuple[str, str], members: list[str]) -> None:
+    """A group's banner ("1 Thread", "2 Threads" with this stack) and members."""
+    noun = nouns[0] if group.total == 1 else nouns[1]
     out.append(_context_banner(f"{escape(group.total)} {noun} with this stack"))
     out.append("")
     out += members

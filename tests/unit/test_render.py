@@ -6,11 +6,14 @@ from __future__ import annotations
 import re
 import sys
 import threading
+from typing import Any
 
 import greenlet
 
 from gmr import render, report, snapshot
 from gmr.guru import TextGuruMeditation
+from gmr.model import GreenletRecord, Group, Stack, StackTable, ThreadRecord
+from gmr.resolve import Location
 
 
 def recurse(depth: int, then):  # type: ignore[no-untyped-def]
@@ -97,3 +100,45 @@ def test_a_report_is_made_a_piece_at_a_time() -> None:
         assert len(pieces) >= len(whole) // (2 * render.CHUNK)
     assert whole.count(" in recurse\n") == 0  # json-compact: one line
     assert render.text(model).count(" in recurse\n") >= 300 * 21
+
+
+# -- hand-made models: one section each -------------------------------------------
+
+HEADER = {"reportVersion": 1, "captured_at": "2026-01-01T00:00:00.000000Z", "pid": 1,
+          "program": "p", "trigger": "api", "coalesced": 1, "gil_pause_ms": 0.1, "threads": 1,
+          "greenlets": 0, "greenlet_states": {}, "heap_objects": 0, "capture": "compiled",
+          "core_fallback": None, "displaced_signals": []}
+#: Frame 0 in a real file, frame 1 in a string run by exec (linecache holds it).
+TABLE = StackTable(
+    (Location("/srv/app.py", 3, "work", "return job()"),
+     Location("<string>", 2, "plugin", "return job.work()")),
+    (Stack(()), Stack((0,)), Stack((0, 1))))
+EMPTY, ONE, TWO = 0, 1, 2
+
+
+def lines_of(kind: str, data: Any, table: StackTable = TABLE) -> list[str]:
+    """The text of one section of a hand-made model, its banner left out."""
+    text = render.text(report.Report(dict(HEADER), [report.Section("S", kind, data)], table))
+    return text.split(render.banner("S") + "\n", 1)[1].split("\n")
+
+
+def thread(ident: int, stack: int, name: str | None = "worker") -> ThreadRecord:
+    return ThreadRecord(ident, name, None, False, None, None, None, stack)
+
+
+def green(ident: int, stack: int, state: str = "suspended", spawned_by: int | None = None,
+          spawning: int | None = None) -> GreenletRecord:
+    return GreenletRecord(ident, "greenlet.greenlet", None, None, state, None, None, spawned_by,
+                          spawning, stack)
+
+
+def test_a_group_of_one_is_named_in_the_singular() -> None:
+    threads = lines_of("threads", (Group(2, (thread(1, ONE), thread(2, ONE)), ONE),
+                                   Group(1, (thread(3, TWO),), TWO)))
+    assert [line.strip("- ") for line in threads if line.startswith("------")] == [
+        "2 Threads with this stack", "1 Thread with this stack"]
+    greens = lines_of("greenlets", (Group(1, (green(16, ONE),), ONE),
+                                    Group(3, (green(17, TWO),), TWO)))
+    assert [line.strip("- ") for line in greens if line.startswith("------")] == [
+        "1 Green Thread with this stack", "3 Green Threads with this stack"]
+    assert "  ... and 2 more" in greens
