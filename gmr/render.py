@@ -129,7 +129,8 @@ class _StackText:
 
 def _thread_facts(thread: ThreadRecord) -> str:
     name = thread.name
-    parts = [escape(name) if name else "(not a threading.Thread)"]
+    # Inside the facts' own parentheses: no second pair.
+    parts = [escape(name) if name else "not a threading.Thread"]
     if thread.native_id:
         parts.append(f"native id {escape(thread.native_id)}")
     if thread.main:

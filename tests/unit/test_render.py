@@ -142,3 +142,11 @@ def test_a_group_of_one_is_named_in_the_singular() -> None:
     assert [line.strip("- ") for line in greens if line.startswith("------")] == [
         "1 Green Thread with this stack", "3 Green Threads with this stack"]
     assert "  ... and 2 more" in greens
+
+
+def test_a_thread_threading_does_not_know_has_one_pair_of_parentheses() -> None:
+    lines = lines_of("threads", (thread(7, EMPTY, name=None), thread(8, EMPTY)))
+    assert "(not a threading.Thread)" in lines and "(worker)" in lines
+    assert not [line for line in lines if "((" in line]
+    grouped = lines_of("threads", (Group(1, (thread(7, EMPTY, name=None),), EMPTY),))
+    assert "  Thread #7: not a threading.Thread" in grouped
