@@ -122,8 +122,10 @@ def resolve(wanted: Iterable[tuple[CodeType, int, bool]]) -> list[Location]:
         for position, key, code, line in new:
             filename = code.co_filename
             if _pseudo(filename):
-                # Only a location known by its line reads linecache today.
-                source = linecache.getline(filename, line).strip() if len(key) == 3 else ""
+                # No file: the lines the interpreter's linecache holds for
+                # it, if any (exec'd strings, doctests, IPython cells), the
+                # same for a frame and for a spawning stack.
+                source = linecache.getline(filename, line).strip()
             else:
                 lines = sources.get(filename, [])
                 source = lines[line - 1].strip() if 0 < line <= len(lines) else ""

@@ -4,11 +4,13 @@ source lines read through it."""
 from __future__ import annotations
 
 import importlib.util
+import linecache
 import os
 import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from types import CodeType
 from types import SimpleNamespace as ModuleType
 
 import pytest
@@ -165,3 +167,30 @@ def test_publish_never_gives_a_freed_name_again(core: ModuleType, tmp_path: Path
         os.unlink(name)  # base and .1, as max_reports would
     fifth = core.publish(str(tmp_path), "svc", "", b"y")
     assert fifth == f"{names[0]}.4"
+
+
+def test_a_frame_without_a_file_shows_the_lines_linecache_holds(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """One resolver: a frame of code exec'd from a string and a spawning
+    stack known by its line get the same source, from linecache (no file is
+    read for a "<...>" name)."""
+    name = "<gmr-test-exec>"
+    source = "def plugin(job):\n    return job.work()\n"
+    code = next(const for const in compile(source, name, "exec").co_consts
+                if isinstance(const, CodeType))
+    monkeypatch.setitem(linecache.cache, name, (len(source), None, source.splitlines(True), name))
+    read: list[list[str]] = []
+
+    def no_file(paths: list[str], *args: object) -> list[bytes | None]:
+        read.append(paths)
+        return [None] * len(paths)
+
+    monkeypatch.setattr(resolve, "files", ModuleType(read_files=no_file))
+    resolve.forget()
+    last = max(start for start, _end, line in code.co_lines() if line == 2)
+    by_instruction, by_line = resolve.resolve([(code, last, False), (code, 2, True)])
+    assert by_instruction == by_line == resolve.Location(name, 2, "plugin", "return job.work()")
+    assert all(name not in paths for paths in read)
+    monkeypatch.delitem(linecache.cache, name)
+    resolve.forget()
+    assert resolve.resolve([(code, last, False)])[0].source == ""

@@ -493,10 +493,9 @@ class FixedPidOs:
 @pytest.fixture
 def fixed(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Every fact of the living process that report.build() reads, fixed."""
-    # Source lines: the frames' through the file reader report.build() uses,
-    # the spawning stacks' through linecache (mtime None: never checked).
-    # "<string>" is in linecache too, yet its frames show no source today:
-    # report.resolve_new_frames reads no "<...>" name (the golden says so).
+    # Source lines: through the file reader gmr.resolve uses; "<string>"
+    # (no file) through linecache, which holds its lines (mtime None: never
+    # checked).
     monkeypatch.setattr(resolve, "files", types.SimpleNamespace(read_files=fake_read_files))
     for name, source in SOURCES.items():
         lines = [line + "\n" for line in source.split("\n")]
