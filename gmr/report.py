@@ -16,7 +16,7 @@ import gc
 import os
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -152,19 +152,29 @@ def greenlets_data(captured: snapshot.Snapshot, options: Options,
             green.id, green.type_name, who.name, who.minimal_ident, green.state,
             green.parent_id, thread_of(green.id), who.spawned_by,
             spawning(who.spawning_stack), stack(green.frames)))
-    return _grouped(tuple(records)) if options.group_stacks else tuple(records)
+    if options.group_stacks:
+        # A running greenlet's frames are its thread's: never one group with
+        # a greenlet that has no frames because it has not started.
+        return _grouped(tuple(records), _stack_and_state)
+    return tuple(records)
 
 
-def _grouped(records: Sequence[ThreadRecord | GreenletRecord]) -> tuple[Group, ...]:
-    """Identical stacks once, largest group first; a few members name each
-    group, its count says how many share it."""
+def _grouped(records: Sequence[ThreadRecord | GreenletRecord],
+             key: Callable[[Any], Hashable] | None = None) -> tuple[Group, ...]:
+    """Identical stacks once (key: what makes two records one group, their
+    stack by default), largest group first; a few members name each group,
+    its count says how many share it."""
     return tuple(Group(len(group.members), group.members[:grouping.MEMBERS_SHOWN],
                        group.members[0].stack)
-                 for group in grouping.group_stacks(records, _stack_of))
+                 for group in grouping.group_stacks(records, key or _stack_of))
 
 
 def _stack_of(record: ThreadRecord | GreenletRecord) -> int:
     return record.stack
+
+
+def _stack_and_state(record: GreenletRecord) -> tuple[int, str]:
+    return record.stack, record.state
 
 
 # -- Processes -----------------------------------------------------------------

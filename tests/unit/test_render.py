@@ -12,7 +12,7 @@ import greenlet
 
 from gmr import render, report, snapshot
 from gmr.guru import TextGuruMeditation
-from gmr.model import GreenletRecord, Group, Stack, StackTable, ThreadRecord
+from gmr.model import GreenletRecord, Group, Stack, StackTable, StackTableBuilder, ThreadRecord
 from gmr.resolve import Location
 
 
@@ -150,3 +150,20 @@ def test_a_thread_threading_does_not_know_has_one_pair_of_parentheses() -> None:
     assert not [line for line in lines if "((" in line]
     grouped = lines_of("threads", (Group(1, (thread(7, EMPTY, name=None),), EMPTY),))
     assert "  Thread #7: not a threading.Thread" in grouped
+
+
+def test_a_running_greenlet_is_not_grouped_with_one_not_started() -> None:
+    """Neither has frames of its own, for different reasons: a running
+    greenlet's frames are its thread's; one not started has none yet."""
+    parked = (snapshot.Frame(recurse.__code__, 0),)
+    rows = [(1, "running", ()), (2, "not started", ()), (3, "suspended", parked),
+            (4, "not started", ()), (5, "suspended", parked)]
+    captured = snapshot.Snapshot(
+        captured_at=0.0, pid=1, trigger="api", coalesced=1, implementation="compiled",
+        pause_ns=0, heap_objects=0, threads=(),
+        greenlets=tuple(snapshot.GreenletStack(ident, "greenlet.greenlet", state, None, frames)
+                        for ident, state, frames in rows))
+    groups = report.greenlets_data(captured, report.Options(group_stacks=True),
+                                   StackTableBuilder())
+    assert [[member.id for member in group.members] for group in groups] == [
+        [2, 4], [3, 5], [1]]
