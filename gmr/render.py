@@ -116,14 +116,18 @@ class _StackText:
             self._stacks[index] = text
         return text
 
-    def spawned(self, spawner: int | None, index: int) -> str:
+    def spawned(self, spawner: int | None, index: int, ids: list[int] | None = None) -> str:
         """Where a greenlet was spawned, made once for all the greenlets one
-        spawner started from the same place."""
+        spawner started from the same place; ids: the greenlets it is said
+        for, where a group's members were spawned in more than one place."""
         key = (spawner, index)
-        text = self._spawned.get(key)
+        text = None if ids else self._spawned.get(key)
         if text is None:
-            head = "Spawned" + (f" by {hex(spawner)}" if spawner else "") + " at:\n"
-            text = self._spawned[key] = "\n".join([head, self.stack(index)])
+            which = f" ({', '.join(f'id {hex(ident)}' for ident in ids)})" if ids else ""
+            head = "Spawned" + (f" by {hex(spawner)}" if spawner else "") + f" at{which}:\n"
+            text = "\n".join([head, self.stack(index)])
+            if not ids:
+                self._spawned[key] = text
         return text
 
 
@@ -189,6 +193,14 @@ def _greenlets(out: list[str], items: tuple[GreenletRecord | Group, ...],
             _group(out, item, ("Green Thread", "Green Threads"),
                    [f"  {_greenlet_facts(member)}" for member in item.members])
             out.append(stacks.stack(item.stack))
+            # Where the members named were spawned, as JSON's members say.
+            spawned: dict[tuple[int | None, int], list[int]] = {}
+            for member in item.members:
+                if member.spawning_stack is not None:
+                    spawned.setdefault((member.spawned_by, member.spawning_stack),
+                                       []).append(member.id)
+            for (spawner, where), ids in spawned.items():
+                out.append(stacks.spawned(spawner, where, ids if len(spawned) > 1 else None))
             continue
         out += (green_banner, "", f"({_greenlet_facts(item)})", "", stacks.stack(item.stack))
         if item.spawning_stack is not None:

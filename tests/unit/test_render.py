@@ -167,3 +167,18 @@ def test_a_running_greenlet_is_not_grouped_with_one_not_started() -> None:
                                    StackTableBuilder())
     assert [[member.id for member in group.members] for group in groups] == [
         [2, 4], [3, 5], [1]]
+
+
+def test_a_group_says_where_its_members_were_spawned() -> None:
+    """Grouped, the text keeps the spawning stacks JSON's members keep: once
+    for a group spawned in one place, once per place (naming its members)
+    for one spawned in several."""
+    one = lines_of("greenlets", (Group(3, (green(16, ONE, spawned_by=0x10, spawning=TWO),
+                                           green(17, ONE, spawned_by=0x10, spawning=TWO),
+                                           green(18, ONE)), ONE),))
+    assert one.count("Spawned by 0x10 at:") == 1
+    assert one[one.index("Spawned by 0x10 at:") + 2] == "/srv/app.py:3 in work"
+    two = lines_of("greenlets", (Group(2, (green(16, ONE, spawned_by=0x10, spawning=TWO),
+                                           green(17, ONE, spawning=ONE)), ONE),))
+    assert "Spawned by 0x10 at (id 0x10):" in two and "Spawned at (id 0x11):" in two
+    assert not [line for line in two if line == "Spawned by 0x10 at:"]
