@@ -278,10 +278,22 @@ def _configuration(out: list[str], data: Mapping[str, Mapping[str, Any]]) -> Non
     for group, values in data.items():
         out.append(f"{escape(group, lead=True)}: ")
         for key, value in values.items():
-            if isinstance(value, list | tuple):
-                value = ", ".join(escape(item) for item in value)
-            out.append(f"  {escape(key, lead=True)} = {escape(value)}")
+            if isinstance(value, Mapping):
+                # A DictOpt, as oslo.reports' configuration view shows a
+                # mapping: a blank line, "key: ", each item on its line, sorted.
+                out += ("", f"  {escape(key, lead=True)}: ")
+                out += [f"    {escape(item, lead=True)} = {_option_value(value[item])}"
+                        for item in sorted(value, key=str)]
+                continue
+            out.append(f"  {escape(key, lead=True)} = {_option_value(value)}")
         out.append("")
+
+
+def _option_value(value: Any) -> str:
+    """An option's value: a list's items comma-joined, anything else as text."""
+    if isinstance(value, list | tuple):
+        return ", ".join(escape(item) for item in value)
+    return escape(value)
 
 
 def _custom(out: list[str], data: Any) -> None:

@@ -182,3 +182,13 @@ def test_a_group_says_where_its_members_were_spawned() -> None:
                                            green(17, ONE, spawning=ONE)), ONE),))
     assert "Spawned by 0x10 at (id 0x10):" in two and "Spawned at (id 0x11):" in two
     assert not [line for line in two if line == "Spawned by 0x10 at:"]
+
+
+def test_a_dict_option_shows_its_items_not_a_python_repr() -> None:
+    lines = lines_of("configuration", {"database": {
+        "connection": "sqlite://", "engine_options": {"pool_recycle": "3600", "echo": "false"},
+        "hosts": ["a", "b"]}})
+    assert lines[:8] == ["", "database: ", "  connection = sqlite://", "",
+                         "  engine_options: ", "    echo = false", "    pool_recycle = 3600",
+                         "  hosts = a, b"]
+    assert not [line for line in lines if "{" in line]
