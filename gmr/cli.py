@@ -21,7 +21,10 @@ import stat
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
+from gmr import collect
+from gmr import diff as gmr_diff
 from gmr.render import WIDTH, banner
 from gmr.retention import MARK
 
@@ -332,8 +335,210 @@ def wait_for_stderr(path: Path, offset: int, timeout: float, pid: int) -> str:
     raise Failure(f"no report appeared in {path} within {timeout:g} s")
 
 
+# -- gmr collect: many processes, one view; gmr diff: one process, two reports --
+
+
+def children_of(pid: int) -> list[int]:
+    """The processes whose parent is pid, by pid."""
+    if not Path(f"/proc/{pid}").exists():
+        raise Failure(f"no process {pid}")
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and _parent(int(entry)) == pid:
+            found.append(int(entry))
+    return sorted(found)
+
+
+def _armed(pid: int, signum: int, force: bool, by_file: bool) -> None:
+    """Failure unless the trigger may be sent to pid (the checks of gmr PID)."""
+    if by_file:
+        if not Path(f"/proc/{pid}").exists():
+            raise Failure(f"no process {pid}")
+        return
+    refuse_gunicorn_master(pid)
+    if not force:
+        refuse_without_gmr(pid, signum)
+
+
+def _wait_for_reports(directories: list[Path], before: set[Path], waiting: set[int],
+                      timeout: float) -> tuple[dict[int, tuple[Path, dict[str, Any]]],
+                                               dict[int, str]]:
+    """The new JSON report of each pid in waiting, from the files that
+    appear in the directories (a report file appears whole); and why each
+    of the others gave none."""
+    deadline = time.monotonic() + timeout
+    seen = set(before)
+    got: dict[int, tuple[Path, dict[str, Any]]] = {}
+    why: dict[int, str] = {}
+    degraded: dict[int, Path] = {}
+    while waiting - set(got) - set(why):
+        new = set().union(*(_reports(directory) for directory in directories)) - seen
+        for path in sorted(new):
+            seen.add(path)
+            pid, document, form = collect.report_pid(path)
+            if pid not in waiting or pid in got:
+                continue
+            if path.name.endswith("_degraded"):
+                degraded[pid] = path
+            elif document is not None:
+                got[pid] = (path, document)
+                why.pop(pid, None)
+            elif form == "text":
+                why[pid] = (f"wrote a text report ({path}): collect reads JSON reports "
+                            "([oslo_reports] format = json or json-compact)")
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(POLL)
+    for pid in waiting - set(got) - set(why):
+        why[pid] = (f"only a degraded report ({degraded[pid]}) within {timeout:g} s: the GIL "
+                    "is held" if pid in degraded
+                    else f"no new report within {timeout:g} s")
+    return got, why
+
+
+def _finish(sources: list[collect.Source], missing: list[dict[str, Any]],
+            as_json: bool) -> int:
+    merged = collect.merge(sources, missing)
+    for gone in missing:
+        print(f"gmr: {gone['reason']}", file=sys.stderr)
+    if not merged.sources:
+        print("gmr: no report to show", file=sys.stderr)
+        return 1
+    if as_json:
+        print(json.dumps(collect.document(merged), indent=1, ensure_ascii=True))
+    else:
+        print(collect.text(merged), end="")
+    return 3 if missing else 0
+
+
+def collect_main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="gmr collect",
+        description="Ask many processes for a JSON report (or read saved ones) and show "
+                    "them as one view: identical stacks once, with the processes they are in.",
+        epilog="Exit status: 0 every process reported; 3 some did not (each is named on "
+               "stderr and in the view), the others are shown; 1 none did; 2 bad usage.")
+    parser.add_argument("pids", type=int, nargs="*", metavar="PID",
+                        help="processes to ask for a report")
+    parser.add_argument("--children-of", type=int, action="append", default=[],
+                        metavar="PID", help="ask every child of this process (a uWSGI or "
+                        "gunicorn master, an oslo.service launcher; not the parent itself)")
+    parser.add_argument("--log-dir", type=Path, action="append", default=[],
+                        help="the services' [oslo_reports] log_dir (repeat for several)")
+    parser.add_argument("--files", type=Path, nargs="+", metavar="FILE",
+                        help="merge saved JSON reports instead (files, directories, or "
+                             "json-compact lines from a log pipeline); nothing is signalled")
+    parser.add_argument("--signal", default="SIGUSR2",
+                        help="signal to send: a name (SIGUSR2, USR2) or number (default SIGUSR2)")
+    parser.add_argument("--trigger-file", type=Path,
+                        help="touch this file once instead (uWSGI: every worker watches it)")
+    parser.add_argument("--force", action="store_true",
+                        help="signal even processes that have not armed gmr for it")
+    parser.add_argument("--timeout", type=float, default=10.0,
+                        help="seconds to wait for all the reports (10)")
+    parser.add_argument("--json", action="store_true",
+                        help="print the merged document (gmr/collect.schema.json)")
+    args = parser.parse_args(argv)
+    if args.files is not None:
+        if args.pids or args.children_of or args.log_dir or args.trigger_file:
+            parser.error("--files reads saved reports: give no PID, --children-of, --log-dir "
+                         "or --trigger-file with it")
+        sources, missing = [], []
+        for path in collect.files_in(args.files):
+            try:
+                documents = collect.read_reports(path)
+            except collect.BadReport as error:
+                missing.append(collect.missing(str(error), source=str(path)))
+                continue
+            sources += [collect.Source(document, str(path)) for document in documents]
+        return _finish(sources, missing, args.json)
+    if not args.log_dir:
+        parser.error("give --log-dir (where the services write their reports) or --files")
+    if not args.pids and not args.children_of:
+        parser.error("give the processes: PID..., --children-of PID, or --files")
+    signum = signal_number(args.signal)
+    if signum is None:
+        parser.error(f"--signal {args.signal!r} is not a signal: give a name (SIGUSR2, USR2) "
+                     "or the number of one")
+    try:
+        targets = list(dict.fromkeys(args.pids))
+        for parent in args.children_of:
+            children = children_of(parent)
+            if not children:
+                raise Failure(f"process {parent} has no children")
+            targets += [pid for pid in children if pid not in targets]
+        before: set[Path] = set().union(*(_reports(directory) for directory in args.log_dir))
+    except Failure as failure:
+        print(f"gmr: {failure}", file=sys.stderr)
+        return 1
+    missing = []
+    armed = []
+    for pid in targets:
+        try:
+            _armed(pid, signum, args.force, args.trigger_file is not None)
+            if args.trigger_file is None:
+                trigger(pid, signum, None)
+            armed.append(pid)
+        except Failure as failure:
+            missing.append(collect.missing(str(failure), pid=pid))
+    if args.trigger_file is not None and armed:
+        try:
+            touch_trigger(args.trigger_file)
+        except Failure as failure:
+            print(f"gmr: {failure}", file=sys.stderr)
+            return 1
+    got, why = _wait_for_reports(args.log_dir, before, set(armed), args.timeout)
+    for pid in armed:
+        if pid in why:
+            missing.append(collect.missing(f"process {pid} {why[pid]}", pid=pid))
+    sources = [collect.Source(document, str(path)) for path, document in got.values()]
+    return _finish(sources, missing, args.json)
+
+
+def diff_main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="gmr diff",
+        description="What changed in one process between two of its JSON reports: threads "
+                    "and greenlets stuck at the same place, new ones, gone ones, and the "
+                    "numbers that grew (fds, RSS, counts, queued work).")
+    parser.add_argument("first", type=Path, metavar="A", help="a JSON report")
+    parser.add_argument("second", type=Path, metavar="B",
+                        help="a later JSON report of the same process")
+    parser.add_argument("--json", action="store_true", help="print the difference as JSON")
+    args = parser.parse_args(argv)
+    try:
+        pair = []
+        for path in (args.first, args.second):
+            documents = collect.read_reports(path)
+            if len(documents) != 1:
+                raise Failure(f"{path} holds {len(documents)} reports: give a file of one")
+            pair.append(documents[0])
+        before, after = gmr_diff.in_order(pair[0], pair[1])
+        result = gmr_diff.diff(before, after)
+    except (collect.BadReport, gmr_diff.Mismatch) as error:
+        print(f"gmr: {error}", file=sys.stderr)
+        return 1
+    except Failure as failure:
+        print(f"gmr: {failure}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(result, indent=1, ensure_ascii=True))
+    else:
+        print(gmr_diff.text(result), end="")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="gmr", description=__doc__.split("\n\n")[0])
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["collect"]:
+        return collect_main(argv[1:])
+    if argv[:1] == ["diff"]:
+        return diff_main(argv[1:])
+    parser = argparse.ArgumentParser(
+        prog="gmr", description=__doc__.split("\n\n")[0],
+        epilog="Also: gmr collect PID... --log-dir DIR (many processes, one view), "
+               "gmr collect --files FILE... (saved JSON reports), gmr diff A B (two reports "
+               "of one process); each has --help.")
     parser.add_argument("pid", type=int, help="the process to ask for a report")
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--log-dir", type=Path, help="the service's [oslo_reports] log_dir")
