@@ -444,9 +444,13 @@ def collect_main(argv: list[str]) -> int:
             parser.error("--files reads saved reports: give no PID, --children-of, --log-dir "
                          "or --trigger-file with it")
         sources, missing = [], []
-        for path in collect.files_in(args.files):
+        for path, given in collect.files_in(args.files):
             try:
                 documents = collect.read_reports(path)
+            except collect.NoReport as error:
+                if given:  # a file found in a directory given may be any log
+                    missing.append(collect.missing(str(error), source=str(path)))
+                continue
             except collect.BadReport as error:
                 missing.append(collect.missing(str(error), source=str(path)))
                 continue
@@ -487,7 +491,11 @@ def collect_main(argv: list[str]) -> int:
         except Failure as failure:
             print(f"gmr: {failure}", file=sys.stderr)
             return 1
-    got, why = _wait_for_reports(args.log_dir, before, set(armed), args.timeout)
+    try:
+        got, why = _wait_for_reports(args.log_dir, before, set(armed), args.timeout)
+    except Failure as failure:  # the log directory went away meanwhile
+        print(f"gmr: {failure}", file=sys.stderr)
+        return 1
     for pid in armed:
         if pid in why:
             missing.append(collect.missing(f"process {pid} {why[pid]}", pid=pid))

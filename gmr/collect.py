@@ -36,6 +36,10 @@ class BadReport(Exception):
     """One line saying why a file holds no usable JSON report."""
 
 
+class NoReport(BadReport):
+    """The file holds nothing that looks like a report."""
+
+
 def is_report(value: Any) -> bool:
     return (isinstance(value, dict) and isinstance(value.get("header"), dict)
             and isinstance(value["header"].get("pid"), int)
@@ -88,7 +92,7 @@ def read_reports(path: Path) -> list[Document]:
     if "\npid = " in text[:4096] or text.startswith("=" * 72):
         raise BadReport(f"{path} is a text report: collect reads JSON reports "
                         "([oslo_reports] format = json or json-compact)")
-    raise BadReport(f"{path} holds no gmr JSON report")
+    raise NoReport(f"{path} holds no gmr JSON report")
 
 
 def section(document: Document, kind: str) -> Any:
@@ -355,12 +359,12 @@ def report_pid(path: Path) -> tuple[int | None, Document | None, str]:
     return (int(match.group(1)) if match else None), None, "text"
 
 
-def files_in(paths: Iterable[Path]) -> Iterator[Path]:
+def files_in(paths: Iterable[Path]) -> Iterator[tuple[Path, bool]]:
     """The files given, and the files under the directories given (hidden
-    ones passed over), sorted."""
+    ones passed over), sorted; each with whether it was given by name."""
     for path in paths:
         if path.is_dir():
-            yield from sorted(one for one in path.rglob("*")
-                              if one.is_file() and not one.name.startswith("."))
+            yield from ((one, False) for one in sorted(path.rglob("*"))
+                        if one.is_file() and not one.name.startswith("."))
         else:
-            yield path
+            yield path, True

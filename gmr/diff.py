@@ -17,6 +17,7 @@ from typing import Any
 from gmr.collect import (
     STACK_KINDS,
     Document,
+    collect_schema,
     entries,
     frame_text,
     parse_time,
@@ -234,6 +235,12 @@ def text(result: Document) -> str:
                        f"{_figure(row['after'])} ({'+' if row['change'] > 0 else ''}"
                        f"{_figure(row['change'])})")
     return "\n".join(out) + "\n"
+
+
+def diff_schema() -> dict[str, Any]:
+    """The JSON Schema of `gmr diff --json`: $defs/diff of gmr/collect.schema.json."""
+    schema = collect_schema()
+    return {"$schema": schema["$schema"], "$defs": schema["$defs"], "$ref": "#/$defs/diff"}
 
 
 def in_order(first: Document, second: Document) -> tuple[Document, Document]:

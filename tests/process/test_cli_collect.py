@@ -189,6 +189,7 @@ def test_saved_reports_from_many_hosts(collect_service, twin_env, tmp_path: Path
     host = tmp_path / "fetched" / "host1"
     host.mkdir(parents=True)
     (host / first_name).write_text(first_text)
+    (host / "nova-api.log").write_text("a log line\n")  # found in a directory: passed over
     # The second as the journal keeps it: a prefix, the line, a line cut short.
     journal = tmp_path / "journal.txt"
     journal.write_text(f"Dec 01 10:00:00 host2 collect-gmr[1]: {second_text.strip()}\n"

@@ -9,9 +9,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 
 from conftest import Service, reports, wait_for
+from gmr.diff import diff_schema
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -43,6 +45,7 @@ def test_stuck_new_and_gone(service, twin_env, tmp_path: Path) -> None:
     result = cli("diff", str(first), str(second), "--json", env=twin_env)
     assert result.returncode == 0, result.stderr
     found = json.loads(result.stdout)
+    jsonschema.Draft202012Validator(diff_schema()).validate(found)
     assert found["pid"] == svc.pid
     # The pure twin's signal handler is Python's, run by the main thread: it
     # may be caught in it, and so elsewhere, in either report.

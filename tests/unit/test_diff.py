@@ -4,6 +4,7 @@ that grew, from custom sections too."""
 
 from __future__ import annotations
 
+import jsonschema
 import pytest
 from test_collect import LOOP, WAIT, greenlet, report, thread
 
@@ -25,6 +26,7 @@ def test_stuck_moved_new_gone_and_numbers() -> None:
                    [greenlet(10, "suspended", LOOP), greenlet(11, "running", [])],
                    captured="2026-01-01T10:00:30.500000Z", extra=[queue(7)], fds=25, rss=90)
     result = diff.diff(before, after)
+    jsonschema.Draft202012Validator(diff.diff_schema()).validate(result)
     names = {change: sorted(item["name"] for item in result["threads"][change])
              for change in ("stuck", "moved", "new", "gone")}
     assert names == {"stuck": ["stuck"], "moved": ["moves"], "new": ["reused", "starts"],
