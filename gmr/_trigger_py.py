@@ -16,6 +16,7 @@ from __future__ import annotations
 import _thread
 import ctypes
 import fcntl
+import itertools
 import os
 import resource
 import signal
@@ -208,11 +209,14 @@ def is_armed(signum: int) -> bool:
 #: (ctypes must keep each alive until it has run).
 _PENDING = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p)
 _pending: dict[int, Any] = {}
+_queued = itertools.count()
 
 
 def call_in_main_thread(function: Callable[[], object]) -> bool:
-    """As the compiled twin's, through ctypes."""
-    key = id(function)
+    """As the compiled twin's, through ctypes. Each call queued is kept
+    under a key of its own until it has run: the same function queued twice
+    must not free the first callback before CPython calls it."""
+    key = next(_queued)
 
     def call(_: object) -> int:
         _pending.pop(key, None)

@@ -122,13 +122,6 @@ def test_many_processes_one_view(collect_service, twin_env, tmp_path: Path) -> N
 
 
 def test_children_of_a_parent(collect_service, twin_env, tmp_path: Path) -> None:
-    if sys.version_info[:2] == (3, 13) and twin_env["GMR_TEST_TWIN"] == "py":
-        # Two forks in a row crash the parent there: the pure trigger keys its
-        # pending calls by id(function), so the second fork's call to
-        # watcher._resume_once_forked replaces (and frees) the first's ctypes
-        # callback before CPython runs it.
-        pytest.skip("two os.fork() in a row crash the pure twin on 3.13 (_trigger_py "
-                    "call_in_main_thread)")
     logs = tmp_path / "logs"
     parent = collect_service("--children", "2")
     children = sorted(int(line.split()[1]) for line in parent.wait_for_lines("child", 2))

@@ -41,3 +41,19 @@ def test_a_signal_during_the_post_is_posted_again(monkeypatch: pytest.MonkeyPatc
         assert channel.wait(0) == b""
     finally:
         channel.close()
+
+
+def test_the_same_function_queued_twice_runs_twice(core) -> None:  # type: ignore[no-untyped-def]
+    """call_in_main_thread keeps each queued call until it has run: a fork
+    hook queues the same function at each fork, and two forks in a row must
+    not free the first callback before CPython calls it."""
+    calls: list[int] = []
+
+    def note() -> None:
+        calls.append(len(calls))
+
+    assert core.call_in_main_thread(note) and core.call_in_main_thread(note)
+    for _ in range(1000):  # bytecode: the main thread runs its pending calls
+        if len(calls) == 2:
+            break
+    assert calls == [0, 1]
