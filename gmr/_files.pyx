@@ -160,6 +160,12 @@ def publish(str directory, str prefix, str suffix, bytes data):
     if error == 0:
         with nogil:
             error = gmr_publish(base, content, size, name, sizeof(name), &stage)
+    return _published(error, stage, base, name, directory)
+
+
+cdef str _published(int error, int stage, char *base, char *name, str directory):
+    """The published file's name, or the OSError that says what failed
+    where: the free name taken (stage 2) or the directory."""
     if error == 0:
         return os.fsdecode(name[:strlen(name)])
     where = os.fsdecode(base[:strlen(base)]) if stage == 2 else directory
@@ -212,9 +218,4 @@ def publish_chunks(str directory, str prefix, str suffix, chunks):
             else:
                 stage = 2
                 error = gmr_publish_finish(temporary, base, name, sizeof(name))
-    if error == 0:
-        return os.fsdecode(name[:strlen(name)])
-    where = os.fsdecode(base[:strlen(base)]) if stage == 2 else directory
-    what = ("no free report name" if stage == 2 and error == EEXIST
-            else strerror(error).decode(errors="replace"))
-    raise OSError(error, what, where)
+    return _published(error, stage, base, name, directory)
