@@ -186,6 +186,17 @@ for green in parked:
     green.switch(depth)
 heap = [[] for _ in range(int(sys.argv[4]))]
 gc.collect()
+# A service's busy thread: it wants the GIL while the capture holds it.
+stop = []
+
+
+def busy():
+    while not stop:
+        sum(range(100))
+
+
+import threading
+threading.Thread(target=busy, daemon=True).start()
 rows = []
 for _ in range(reports):
     began = time.perf_counter_ns()
@@ -193,6 +204,7 @@ for _ in range(reports):
     took = time.perf_counter_ns() - began
     rows.append([raw.pause_ns, raw.holds, raw.held_ns, took, raw.greenlets, int(raw.heap_scanned)])
     raw.release()
+stop.append(True)
 print(json.dumps(rows))
 """
 
@@ -200,10 +212,10 @@ print(json.dumps(rows))
 @pytest.mark.parametrize("heap_size", [0, pytest.param(5_000_000, id="heap5e6", marks=huge)],
                          ids=lambda n: f"heap{n:.0e}" if n else "heap0")
 def test_first_capture(benchmark: Any, core: ModuleType, heap_size: int) -> None:
-    """Issue 15, items 2 and 7: 10,000 greenlets 30 frames deep, in a fresh
-    process (the walker set up as gmr._impl sets it up), its first capture
-    and the nine after it: the longest hold, the holds, their total and the
-    whole call, each in a fresh process per round."""
+    """Issue 15, items 2 and 7: 10,000 greenlets 30 frames deep and a busy
+    thread, in a fresh process (the walker set up as gmr._impl sets it up),
+    its first capture and the nine after it: the longest hold, the holds,
+    their total and the whole call, each in a fresh process per round."""
     import json
     import os
     import subprocess

@@ -449,31 +449,28 @@ static inline int gmr_gc_collecting(void) { return 0; }
 static inline unsigned long *gmr_switch_number(void) { return NULL; }
 #endif
 
-/* Between two holds of a capture: with the GIL released, give a waiting
+/* Between two holds of a capture, with the GIL released: give a waiting
  * thread the time to take it. Releasing the GIL only signals its waiters;
- * retaking it at once would usually win the race against them. Polls
- * `switch_number` (NULL: unknown) for up to `patience_ns`; 1 when another
- * thread took the GIL meanwhile, 0 when none did (none was waiting: the
- * hold did not stall anyone), -1 when it cannot be told. No GIL. */
-static inline int
-gmr_hand_over(const unsigned long *switch_number, long long patience_ns)
+ * retaking it at once would usually win the race against them. Naps until
+ * `*switch_number` differs from `before` (another thread took the GIL: the
+ * interpreter counts every change of holder) or `patience_ns` passed; 50 us
+ * where the counter is unknown (NULL). No GIL. */
+static inline void
+gmr_hand_over(const unsigned long *switch_number, unsigned long before, long long patience_ns)
 {
     struct timespec nap = {0, 10000};  /* 10 us */
     long long until = gmr_now_ns() + patience_ns;
-    unsigned long before;
     if (switch_number == NULL) {
         nap.tv_nsec = 50000;
         nanosleep(&nap, NULL);
-        return -1;
+        return;
     }
-    before = __atomic_load_n(switch_number, __ATOMIC_RELAXED);
     do {
         nanosleep(&nap, NULL);
         if (__atomic_load_n(switch_number, __ATOMIC_RELAXED) != before) {
-            return 1;
+            return;
         }
     } while (gmr_now_ns() < until);
-    return 0;
 }
 
 /* The C getter behind a getset descriptor (greenlet's own `dead`, `gr_frame`,

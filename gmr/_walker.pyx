@@ -92,7 +92,8 @@ cdef extern from "_walker.h":
     void gmr_visit_young(gmr_visit_fn visit, void *arg)
     int gmr_gc_collecting()
     unsigned long *gmr_switch_number()
-    int gmr_hand_over(const unsigned long *switch_number, long long patience_ns) nogil
+    void gmr_hand_over(const unsigned long *switch_number, unsigned long before,
+                       long long patience_ns) nogil
     PyObject *gmr_getset_get(PyObject *descriptor, PyObject *obj)
     int gmr_type_bool(PyObject *type, PyObject *obj)
 
@@ -716,6 +717,7 @@ cdef class _Holds:
     """The capture's holds of the GIL: when the current one began, the
     longest, their count and total."""
     cdef long long began
+    cdef long long since      # the last time the GIL was let go (or the hold began)
     cdef long long longest
     cdef long long total
     cdef Py_ssize_t count
@@ -723,7 +725,7 @@ cdef class _Holds:
     cdef unsigned long *switch_number
 
     cdef void take(self) noexcept:
-        self.began = gmr_now_ns()
+        self.began = self.since = gmr_now_ns()
         self.gc_was_enabled = PyGC_Disable()
 
     cdef void close(self) noexcept:
@@ -739,21 +741,24 @@ cdef class _Holds:
     cdef void let_go(self, RawCapture raw, Py_ssize_t room) noexcept:
         """Between two holds: the GC as the service had it, the GIL released
         until another thread took it (or none wanted it), then held again;
-        meanwhile, room for `room` more frames. When no other thread took
-        the GIL, the hold goes on (nobody waited for it), counted whole."""
-        cdef int handed
+        meanwhile, room for `room` more frames. When no other thread held the
+        GIL between its release and its return (the interpreter's count of
+        holder changes did not move), nobody was let in: the hold goes on,
+        counted whole, the nap in it."""
         cdef long long released = gmr_now_ns()
         cdef long long held = released - self.began
-        if self.gc_was_enabled:
-            PyGC_Enable()
+        cdef unsigned long before = self.switch_number[0] if self.switch_number != NULL else 0
         cdef FrameRecord **frames = &raw.frames
         cdef Py_ssize_t *capacity = &raw.capacity_frames
         cdef Py_ssize_t needed = raw.nframes + room
+        if self.gc_was_enabled:
+            PyGC_Enable()
         with nogil:
             _prefault(frames, capacity, needed)
-            handed = gmr_hand_over(self.switch_number, 200000)
-        if handed == 0:
+            gmr_hand_over(self.switch_number, before, 200000)
+        if self.switch_number != NULL and self.switch_number[0] == before:
             self.gc_was_enabled = PyGC_Disable()
+            self.since = gmr_now_ns()
             return
         self.count += 1
         self.total += held
@@ -927,7 +932,7 @@ def capture(greenlet_type=None, max_hold_ns=None):
         mark_greenlets = 0
         i = 0
         while i < found.count and not raw.failed:
-            if gmr_now_ns() - holds.began >= budget:
+            if gmr_now_ns() - holds.since >= budget:
                 holds.let_go(raw, max(2 * (raw.nframes - mark_frames), 4096))
                 mark_frames = raw.nframes
             j = 0
