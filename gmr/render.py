@@ -307,6 +307,16 @@ def _custom(out: list[str], data: Any) -> None:
     out += [escape(line, lead=True) for line in text.splitlines() or [""]]
 
 
+def _gil_held(header: Mapping[str, Any]) -> str:
+    """The longest hold of the GIL, and where the capture took several (the
+    greenlets are copied in bounded holds), how many and their total."""
+    longest = f"{header['gil_pause_ms']:.3f} ms"
+    holds = header.get("gil_holds", 1)
+    if holds <= 1:
+        return longest
+    return f"{longest} (longest of {holds} holds, {header['gil_held_ms']:.3f} ms in all)"
+
+
 def _header(out: list[str], header: Mapping[str, Any]) -> None:
     out.append(banner("Guru Meditation"))
     out.append("|" * WIDTH)
@@ -319,7 +329,7 @@ def _header(out: list[str], header: Mapping[str, Any]) -> None:
         "program": header["program"],
         "trigger": f"{header['trigger']}" + (f" ({header['coalesced']} coalesced)"
                                              if header["coalesced"] > 1 else ""),
-        "gil held by capture": f"{header['gil_pause_ms']:.3f} ms",
+        "gil held by capture": _gil_held(header),
         "threads": header["threads"],
         "greenlets": f"{header['greenlets']}" + (f" ({states})" if states else ""),
         # Beside the core, why some of it runs on the pure twin, if it does.

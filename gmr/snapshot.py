@@ -109,9 +109,10 @@ class Snapshot:
     coalesced: int
     #: Which capture core ran: "compiled" or "pure".
     implementation: str
-    #: How long the capture held the GIL, in nanoseconds.
+    #: The capture's longest continuous hold of the GIL, in nanoseconds.
     pause_ns: int
-    #: Objects the greenlet discovery visited on the GC heap (0 without greenlet).
+    #: Objects the greenlet discovery visited on the GC heap (0 without
+    #: greenlet): the young generations only, unless heap_scanned.
     heap_objects: int
     #: Every OS thread but the one that captured.
     threads: tuple[ThreadStack, ...]
@@ -120,6 +121,13 @@ class Snapshot:
     #: Which native units ran on their pure twin, why, and what that cost
     #: (gmr._impl.FALLBACK, one line); None when every unit was compiled.
     fallback: str | None = None
+    #: How many holds of the GIL the capture took (other threads ran between
+    #: them), and all of them together, in nanoseconds (0: pause_ns).
+    holds: int = 1
+    held_ns: int = 0
+    #: Whether discovery scanned the whole GC heap for greenlets (the first
+    #: capture after gc.freeze(), the pure twin), not just the young objects.
+    heap_scanned: bool = True
 
 
 # The main thread's own ident, taken when gmr is imported there: under gevent
@@ -250,6 +258,9 @@ def take(trigger: str = "api", coalesced: int = 1, include_caller: bool = False,
         implementation=IMPLEMENTATION,
         pause_ns=raw.pause_ns,
         heap_objects=raw.heap_objects,
+        holds=raw.holds,
+        held_ns=raw.held_ns,
+        heap_scanned=raw.heap_scanned,
         threads=tuple(threads),
         greenlets=greenlets,
         fallback=FALLBACK,

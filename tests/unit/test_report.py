@@ -305,6 +305,7 @@ def hand_made(*, full: bool = True) -> snapshot.Snapshot:
     return snapshot.Snapshot(
         captured_at=1_700_000_000.25, pid=PID, trigger="signal", coalesced=3,
         implementation="pure", pause_ns=1_234_000, heap_objects=1_000_000,
+        holds=5, held_ns=4_321_000, heap_scanned=False,
         threads=threads, greenlets=greenlet_stacks(),
         fallback="pure-Python walker, trigger, files on CPython 3.12.1 (GMR_NO_EXTENSIONS is "
                  "set): no report while the main thread is stuck in C, no watchdog; a longer "
