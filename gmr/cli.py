@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from gmr import collect
+from gmr import collect, facts
 from gmr import diff as gmr_diff
 from gmr.render import WIDTH, banner
 from gmr.retention import MARK
@@ -342,11 +342,7 @@ def children_of(pid: int) -> list[int]:
     """The processes whose parent is pid, by pid."""
     if not Path(f"/proc/{pid}").exists():
         raise Failure(f"no process {pid}")
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit() and _parent(int(entry)) == pid:
-            found.append(int(entry))
-    return sorted(found)
+    return sorted(facts.descendants(pid, generations=1))
 
 
 def _armed(pid: int, signum: int, force: bool, by_file: bool) -> None:

@@ -108,21 +108,26 @@ def thread_facts(native_id: int | None, pid: int | None = None) -> ThreadFacts:
     return threads_facts([native_id], pid)[native_id]
 
 
-def descendants(pid: int) -> list[int]:
-    """The process's children, theirs, and so on, parents first. The kernel
-    lists each thread's children (/proc/<pid>/task/<tid>/children): a few
-    small reads, where scanning all of /proc costs one per process on the
-    host. psutil's scan where the kernel keeps no such list."""
+def descendants(pid: int, generations: int = -1) -> list[int]:
+    """The process's children, theirs, and so on, parents first (at most
+    `generations` deep; -1: all). The kernel lists each thread's children
+    (/proc/<pid>/task/<tid>/children): a few small reads, where scanning all
+    of /proc costs one per process on the host. psutil's scan where the
+    kernel keeps no such list."""
     if not _kernel_has(f"/proc/{pid}/task/{pid}/children"):
         import psutil  # noqa: PLC0415 (where the kernel keeps no such list)
 
         try:
-            return [child.pid for child in psutil.Process(pid).children(recursive=True)]
+            process = psutil.Process(pid)
+            if generations == 1:
+                return [child.pid for child in process.children()]
+            return [child.pid for child in process.children(recursive=True)]
         except psutil.Error:
             return []
     found: list[int] = []
     parents = [pid]
-    while parents:  # one generation at a time, each in one batch
+    while parents and generations != 0:  # one generation at a time, each in one batch
+        generations -= 1
         paths = []
         listed = files.list_dirs([f"/proc/{parent}/task" for parent in parents])
         for parent, tasks in zip(parents, listed, strict=True):
