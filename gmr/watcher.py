@@ -577,7 +577,6 @@ def _resume_once_forked() -> None:
     the call was queued, which may still be in a fork hook of another
     library's (then it waits for the next one), else back in the frame that
     called os.fork()."""
-    global _fork_point
     if _fork_point is not None:
         caller, lasti = _fork_point
         running = sys._getframe(1)
@@ -586,7 +585,6 @@ def _resume_once_forked() -> None:
         if (running is not caller and caller.f_lasti == lasti
                 and trigger.call_in_main_thread(_resume_once_forked)):
             return
-    _fork_point = None
     _resume_all()
 
 
@@ -596,6 +594,7 @@ def threading_main_ident() -> int | None:
 
 
 def _resume_all() -> None:
+    _forget_fork_point()
     for watcher in list(_watchers):
         try:
             watcher.resume_after_fork()
@@ -603,7 +602,15 @@ def _resume_all() -> None:
             error_line(f"cannot resume after fork: {type(error).__name__}: {error}")
 
 
+def _forget_fork_point() -> None:
+    """The fork is over: no reference to the frame that forked is kept (it
+    would keep that frame's locals alive until the next fork)."""
+    global _fork_point
+    _fork_point = None
+
+
 def _after_fork_in_child() -> None:
+    _forget_fork_point()
     for watcher in list(_watchers):
         paused, watcher._pausing = watcher._pausing, False
         if watcher.running or paused:

@@ -28,6 +28,7 @@ def test_gmr_threads_do_not_run_across_a_fork(service, twin_env, tmp_path: Path,
     assert seen["after"] == threads  # back in the parent once os.fork() returned
     assert seen["child_status"] == 0  # and in the child: a watcher of its own
     assert seen["after_hook_ran"]
+    assert not seen["fork_frame_kept"]
     if mode == "alone" or sys.version_info < (3, 12):
         assert seen["warnings"] == []
     else:  # the service's own thread: Python warns, as it should

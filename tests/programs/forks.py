@@ -19,7 +19,7 @@ import sys
 import threading
 import warnings
 
-from gmr import guru
+from gmr import guru, watcher
 
 log_dir, mode = sys.argv[1], sys.argv[2]
 guru.TextGuruMeditation.setup_autorun("1.0", service_name="forks", log_dir=log_dir)
@@ -76,6 +76,8 @@ print(json.dumps({
     "warnings": [str(w.message) for w in caught if "multi-threaded" in str(w.message)],
     "child_status": os.waitstatus_to_exitcode(status),
     "after_hook_ran": after_hook_ran == [True],
+    # The fork is over: gmr keeps no reference to the frame that forked.
+    "fork_frame_kept": watcher._fork_point is not None,
 }), flush=True)
 print("ready", flush=True)
 threading.Event().wait()
