@@ -27,9 +27,9 @@ cdef extern from "_publish.h" nogil:
                         const char *suffix)
     int gmr_publish(const char *base, const char *data, size_t length, char *name,
                     size_t size, int *stage)
-    int gmr_publish_begin(const char *base, char *temporary, size_t size)
-    int gmr_write_all(int fd, const char *data, size_t size)
-    int gmr_publish_finish(const char *temporary, const char *base, char *name, size_t size)
+    int gmr_publish_step(int *fd, const char *base, char *temporary, size_t temporary_size,
+                         const char *const *data, const size_t *sizes, size_t count, int last,
+                         char *name, size_t size, int *stage)
 
 cdef extern from "<dirent.h>" nogil:
     ctypedef struct DIR
@@ -174,48 +174,45 @@ cdef str _published(int error, int stage, char *base, char *name, str directory)
     raise OSError(error, what, where)
 
 
+cdef int _publish_step(int *fd, char *base, char *temporary, size_t temporary_size,
+                       bytes piece, bint last, char *name, size_t size, int *stage):
+    """gmr_publish_step for one piece, without the GIL."""
+    cdef const char *data = piece
+    cdef size_t length = len(piece)
+    cdef int error
+    with nogil:
+        error = gmr_publish_step(fd, base, temporary, temporary_size, &data, &length, 1, last,
+                                 name, size, stage)
+    return error
+
+
 def publish_chunks(str directory, str prefix, str suffix, chunks):
-    """As publish(), for a report made a piece at a time: each bytes piece
-    of the iterable chunks is written as it comes, with the GIL let go for
-    the write, so that no whole report is ever held. The file appears whole
-    or not at all: a short write, or an exception from chunks (raised
-    again), leaves no file."""
+    """As publish(), for a report made a piece at a time (an iterable of
+    bytes): the GIL is let go once for each piece, which is written with the
+    file created before the first and named after the last (one piece: once
+    in all). The file appears whole or not at all: a short write, or an
+    exception from chunks (raised again), leaves no file."""
     cdef bytes directory_c = os.fsencode(directory)
     cdef bytes prefix_c = os.fsencode(prefix)
     cdef bytes suffix_c = os.fsencode(suffix)
     cdef char base[4096]
     cdef char temporary[4096 + 64]
     cdef char name[4096 + 16]
-    cdef const char *content
-    cdef size_t size
     cdef int error, fd = -1, stage = 0
-    cdef bytes piece
+    pieces = iter(chunks)
     error = gmr_report_base(base, sizeof(base), directory_c, prefix_c, suffix_c)
-    if error == 0:
-        with nogil:
-            fd = gmr_publish_begin(base, temporary, sizeof(temporary))
-            if fd < 0:
-                error = errno
-    if error == 0:
-        stage = 1
-        try:
-            for piece in chunks:
-                content = piece
-                size = len(piece)
-                with nogil:
-                    error = gmr_write_all(fd, content, size)
-                if error:
-                    break
-        except BaseException:
+    try:
+        piece = next(pieces, b"")
+        while error == 0:
+            following = next(pieces, None)
+            error = _publish_step(&fd, base, temporary, sizeof(temporary), piece,
+                                  following is None, name, sizeof(name), &stage)
+            if following is None:
+                break
+            piece = following
+    except BaseException:
+        if fd >= 0:
             close(fd)
             unlink(temporary)
-            raise
-        with nogil:
-            if close(fd) < 0 and error == 0 and errno != EINTR:
-                error = errno
-            if error:
-                unlink(temporary)  # never a cut report under a report's name
-            else:
-                stage = 2
-                error = gmr_publish_finish(temporary, base, name, sizeof(name))
+        raise
     return _published(error, stage, base, name, directory)

@@ -147,32 +147,58 @@ gmr_publish_finish(const char *temporary, const char *base, char *name, size_t s
     return error;
 }
 
-/* The whole of it for data in memory: a new report file holding data.
- * 0 (name filled in), or an errno; *stage says where it failed:
- * 0 creating the temporary file, 1 writing it, 2 naming it. */
+/* One step of a report written a batch at a time, for a caller that lets
+ * the GIL go once per batch: the first step (*fd < 0) creates the temporary
+ * file, each step writes its count pieces, and the last one closes the file
+ * and gives it its name (name filled in). 0, or an errno; *stage says where
+ * it failed: 0 creating the temporary file, 1 writing it, 2 naming it. After
+ * the last step or an error, *fd is closed (-1) and the temporary name gone:
+ * a cut report never gets a report's name. */
+static int
+gmr_publish_step(int *fd, const char *base, char *temporary, size_t temporary_size,
+                 const char *const *data, const size_t *sizes, size_t count, int last,
+                 char *name, size_t size, int *stage)
+{
+    int error = 0;
+    size_t i;
+
+    if (*fd < 0) {
+        *stage = 0;
+        *fd = gmr_publish_begin(base, temporary, temporary_size);
+        if (*fd < 0) {
+            return errno;
+        }
+    }
+    *stage = 1;
+    for (i = 0; i < count && error == 0; i++) {
+        error = gmr_write_all(*fd, data[i], sizes[i]);
+    }
+    if (error == 0 && !last) {
+        return 0;
+    }
+    if (close(*fd) < 0 && error == 0 && errno != EINTR) {
+        error = errno;
+    }
+    *fd = -1;
+    if (error) {
+        unlink(temporary);
+        return error;
+    }
+    *stage = 2;
+    return gmr_publish_finish(temporary, base, name, size);
+}
+
+/* The whole of it for data in memory (the watchdog's degraded report): a
+ * new report file holding data; as gmr_publish_step's one and last step. */
 static int
 gmr_publish(const char *base, const char *data, size_t length, char *name, size_t size,
             int *stage)
 {
     char temporary[4096 + 64];
-    int fd, error;
+    int fd = -1;
 
-    *stage = 0;
-    fd = gmr_publish_begin(base, temporary, sizeof(temporary));
-    if (fd < 0) {
-        return errno;
-    }
-    *stage = 1;
-    error = gmr_write_all(fd, data, length);
-    if (close(fd) < 0 && error == 0 && errno != EINTR) {
-        error = errno;
-    }
-    if (error) {
-        unlink(temporary);  /* never a cut report under a report's name */
-        return error;
-    }
-    *stage = 2;
-    return gmr_publish_finish(temporary, base, name, size);
+    return gmr_publish_step(&fd, base, temporary, sizeof(temporary), &data, &length, 1, 1,
+                            name, size, stage);
 }
 
 #endif /* GMR_PUBLISH_H */

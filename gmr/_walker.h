@@ -310,6 +310,46 @@ gmr_visit_young(gmr_visit_fn visit, void *arg)
     }
 }
 
+/* The objects the GC started to track since mark was, oldest first: those
+ * after it in its generation and, when that is generation 1, all of
+ * generation 0. A new object goes to the end of generation 0, and a
+ * collection of generation 0 appends what stays of it to the end of
+ * generation 1 in its order (what it moves back to the end of the young
+ * list was there before the mark, or after it): until a collection of
+ * generation 1 or 2, or gc.freeze(), moves the mark into an old list,
+ * nothing before it is new. Returns 1 when every new object was visited;
+ * 0 when mark is in an old list (the caller walks the young generations
+ * whole), with nothing visited past the first list end met. GIL held, the
+ * GC disabled; mark a tracked object the caller holds. */
+static inline int
+gmr_visit_young_after(PyObject *mark, gmr_visit_fn visit, void *arg)
+{
+    struct _gc_runtime_state *gcstate = &PyInterpreterState_Get()->gc;
+    PyGC_Head *young = &gcstate->generations[0].head;
+    PyGC_Head *middle = &gcstate->generations[1].head;
+    PyGC_Head *start = (PyGC_Head *)mark - 1;
+    PyGC_Head *gc;
+    int i;
+
+    if (!PyObject_GC_IsTracked(mark)) {
+        return 0;
+    }
+    for (gc = _PyGCHead_NEXT(start); gc != young && gc != middle; gc = _PyGCHead_NEXT(gc)) {
+        if (gc == start || gc == &gcstate->permanent_generation.head) {
+            return 0;
+        }
+        for (i = 2; i < NUM_GENERATIONS; i++) {
+            if (gc == &gcstate->generations[i].head) {
+                return 0;
+            }
+        }
+        if (!visit((PyObject *)(gc + 1), arg)) {
+            return 0;
+        }
+    }
+    return gc == young || gmr_visit_list(young, visit, arg);
+}
+
 /* 1 while a collection runs (its callbacks included). */
 static inline int
 gmr_gc_collecting(void)
@@ -445,6 +485,8 @@ gmr_layout_problem(char *problem, size_t size)
  * discovery scans the whole heap at every report. */
 #  define GMR_HAS_GENERATIONS 0
 static inline void gmr_visit_young(gmr_visit_fn v, void *a) { (void)v; (void)a; }
+static inline int gmr_visit_young_after(PyObject *m, gmr_visit_fn v, void *a)
+{ (void)m; (void)v; (void)a; return 0; }
 static inline int gmr_gc_collecting(void) { return 0; }
 static inline unsigned long *gmr_switch_number(void) { return NULL; }
 #endif

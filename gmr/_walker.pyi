@@ -35,6 +35,11 @@ def layout_problem() -> str | None: ...
 # Where the interpreter keeps its switch interval, for the trigger (or None).
 def switch_interval_cell() -> object: ...
 
+# The object's own instance dict, or None when it has none yet: read where
+# the type keeps it, never made (obj.__dict__ makes one, for good, on a
+# greenlet that had none).
+def instance_dict(obj: object) -> dict[str, object] | None: ...
+
 @disjoint_base  # neither twin takes new attributes (a cdef class; slots in the pure one)
 class RawCapture:
     @property

@@ -12,6 +12,7 @@ them, its bytecode may let other threads run at any instruction.
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import itertools
 import sys
@@ -53,6 +54,20 @@ def layout_problem() -> str | None:
 def switch_interval_cell() -> object:
     """None: this twin cannot say where the interpreter keeps it."""
     return None
+
+
+def instance_dict(obj: object) -> dict[str, object] | None:
+    """The object's own instance dict, or None when it has none yet: read
+    where its type keeps it (__dictoffset__), never made (obj.__dict__
+    makes one, for good, on a greenlet that had none)."""
+    offset = type(obj).__dictoffset__
+    if offset <= 0:
+        return None
+    try:
+        found = ctypes.py_object.from_address(id(obj) + offset).value
+    except ValueError:  # NULL: no dict yet
+        return None
+    return found if isinstance(found, dict) else None
 
 
 # ---------------------------------------------------------------------------

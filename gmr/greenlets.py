@@ -17,6 +17,7 @@ from types import CodeType
 from typing import Any, NamedTuple
 from weakref import WeakKeyDictionary
 
+from gmr._impl import walker
 from gmr.snapshot import GreenletStack
 
 
@@ -46,8 +47,9 @@ def identity(green: object, tables: dict[int, Any] | None = None) -> GreenletIde
     """tables: where a report keeps, for all its greenlets, the ident table
     found for each hub's registry (finding it is the costly part)."""
     # Only the instance's own name: a class attribute or property of that
-    # name (gevent's computes one) is not read.
-    assigned = getattr(green, "__dict__", {}).get("name")
+    # name (gevent's computes one) is not read, and no instance dict is made.
+    own = walker.instance_dict(green)
+    assigned = dict.get(own, "name") if own is not None else None
     name = assigned if isinstance(assigned, str) else None
     kind = type(green)
     records = _records.get(kind)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 from collections.abc import Iterator
 from typing import Any
 
@@ -46,3 +47,41 @@ def test_nothing_recorded_without_the_greenlet_tree(gevent: Any,
     monkeypatch.setattr(gevent.config, "track_greenlet_tree", False)
     untracked = identity(gevent.Greenlet(lambda: None))
     assert (untracked.spawned_by, untracked.spawning_stack) == (None, ())
+
+
+def _dict_pointer(obj: object) -> int | None:
+    """Where the object's type keeps its instance dict, read as a bare pointer."""
+    return ctypes.c_void_p.from_address(id(obj) + type(obj).__dictoffset__).value
+
+
+def _parked() -> greenlet.greenlet:
+    green = greenlet.greenlet(lambda: greenlet.getcurrent().parent.switch())
+    green.switch()
+    return green
+
+
+def test_instance_dict_reads_and_never_makes(core: Any) -> None:
+    """Both twins read an instance's own dict where its type keeps it, and
+    make none where there is none (green.__dict__ would, for good)."""
+    plain, named = _parked(), _parked()
+    named.name = "poller"
+    assert core.instance_dict(plain) is None
+    assert _dict_pointer(plain) is None
+    assert core.instance_dict(named) == {"name": "poller"}
+    assert core.instance_dict(42) is None  # no dict slot
+    for green in (plain, named):
+        green.throw(greenlet.GreenletExit)
+
+
+def test_a_report_makes_no_instance_dict() -> None:
+    """A report reads greenlet names without making an instance dict on the
+    greenlets that have none: 10,000 of them made 0.6 MB that stayed."""
+    from gmr import pipeline, report
+
+    parked = [_parked() for _ in range(50)]
+    assert all(_dict_pointer(green) is None for green in parked)
+    request = pipeline.Request(None, None, (), report.Options())
+    assert "Green Thread" in pipeline.text(pipeline.take(), request)
+    assert all(_dict_pointer(green) is None for green in parked)
+    for green in parked:
+        green.throw(greenlet.GreenletExit)
