@@ -17,6 +17,8 @@ from libc.string cimport strcmp, strerror, strlen
 from posix.fcntl cimport O_CLOEXEC, O_RDONLY, open
 from posix.unistd cimport close, read, unlink
 
+from gmr._originals import BATCH_BYTES
+
 IMPLEMENTATION = "compiled"
 
 cdef extern from "Python.h":
@@ -174,24 +176,35 @@ cdef str _published(int error, int stage, char *base, char *name, str directory)
     raise OSError(error, what, where)
 
 
-cdef int _publish_step(int *fd, char *base, char *temporary, size_t temporary_size,
-                       bytes piece, bint last, char *name, size_t size, int *stage):
-    """gmr_publish_step for one piece, without the GIL."""
-    cdef const char *data = piece
-    cdef size_t length = len(piece)
+cdef int _publish_batch(int *fd, char *base, char *temporary, size_t temporary_size,
+                        list batch, bint last, char *name, size_t size, int *stage) except -1:
+    """gmr_publish_step for a list of bytes, without the GIL."""
+    cdef size_t count = len(batch), i
+    cdef const char **data = <const char **>malloc((count + 1) * sizeof(char *))
+    cdef size_t *sizes = <size_t *>malloc((count + 1) * sizeof(size_t))
     cdef int error
+    if data == NULL or sizes == NULL:
+        free(data)
+        free(sizes)
+        raise MemoryError()
+    for i in range(count):
+        data[i] = <bytes>batch[i]
+        sizes[i] = len(<bytes>batch[i])
     with nogil:
-        error = gmr_publish_step(fd, base, temporary, temporary_size, &data, &length, 1, last,
+        error = gmr_publish_step(fd, base, temporary, temporary_size, data, sizes, count, last,
                                  name, size, stage)
+    free(data)
+    free(sizes)
     return error
 
 
 def publish_chunks(str directory, str prefix, str suffix, chunks):
     """As publish(), for a report made a piece at a time (an iterable of
-    bytes): the GIL is let go once for each piece, which is written with the
-    file created before the first and named after the last (one piece: once
-    in all). The file appears whole or not at all: a short write, or an
-    exception from chunks (raised again), leaves no file."""
+    bytes): the pieces are written in batches of about BATCH_BYTES, the GIL
+    let go once for each, the file created with the first batch and named
+    with the last (most reports: once in all). The file appears whole or
+    not at all: a short write, or an exception from chunks (raised again),
+    leaves no file."""
     cdef bytes directory_c = os.fsencode(directory)
     cdef bytes prefix_c = os.fsencode(prefix)
     cdef bytes suffix_c = os.fsencode(suffix)
@@ -199,17 +212,22 @@ def publish_chunks(str directory, str prefix, str suffix, chunks):
     cdef char temporary[4096 + 64]
     cdef char name[4096 + 16]
     cdef int error, fd = -1, stage = 0
+    cdef list batch
+    cdef Py_ssize_t batched
     pieces = iter(chunks)
     error = gmr_report_base(base, sizeof(base), directory_c, prefix_c, suffix_c)
     try:
-        piece = next(pieces, b"")
+        following = next(pieces, None)
         while error == 0:
-            following = next(pieces, None)
-            error = _publish_step(&fd, base, temporary, sizeof(temporary), piece,
-                                  following is None, name, sizeof(name), &stage)
+            batch, batched = [], 0
+            while following is not None and batched < BATCH_BYTES:
+                batch.append(<bytes?>following)
+                batched += len(<bytes>following)
+                following = next(pieces, None)
+            error = _publish_batch(&fd, base, temporary, sizeof(temporary), batch,
+                                   following is None, name, sizeof(name), &stage)
             if following is None:
                 break
-            piece = following
     except BaseException:
         if fd >= 0:
             close(fd)

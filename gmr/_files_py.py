@@ -75,8 +75,9 @@ def publish(directory: str, prefix: str, suffix: str, data: bytes) -> str:
 
 
 def publish_chunks(directory: str, prefix: str, suffix: str, chunks: Iterable[bytes]) -> str:
-    """As publish(), each piece of chunks written as it comes; a short write,
-    or an exception from chunks (raised again), leaves no file."""
+    """As publish(), the pieces of chunks written in batches of about
+    _originals.BATCH_BYTES, one writev() each; a short write, or an
+    exception from chunks (raised again), leaves no file."""
     stamp = time.strftime("%Y%m%d%H%M%S", time.gmtime())
     base = os.path.join(directory, f"{prefix}{MARK}{stamp}{suffix}")
     temporary = os.path.join(
@@ -88,8 +89,10 @@ def publish_chunks(directory: str, prefix: str, suffix: str, chunks: Iterable[by
         raise OSError(error.errno, error.strerror, directory) from None
     try:
         try:
-            for data in chunks:
-                _originals.write_all(fd, data)
+            for batch in _originals.batched(chunks):
+                views = [memoryview(piece) for piece in batch]
+                while views:
+                    views = _originals.writev(fd, views)
         finally:
             os.close(fd)
         for attempt in range(_first_free(base), _MAX_ATTEMPTS):

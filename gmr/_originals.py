@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 
@@ -67,6 +68,39 @@ def write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[write(fd, view):]
+
+
+#: A report's pieces go out in batches of about this many bytes, one
+#: writev() each: each write lets the GIL go, and the watcher then waits to
+#: get it back behind the service's busy threads (a typical report is one).
+BATCH_BYTES = 1 << 20
+
+
+def batched(pieces: Iterable[bytes]) -> Iterator[list[bytes]]:
+    """The pieces in lists of about BATCH_BYTES. They are never joined: a
+    buffer over malloc's mmap threshold (128 KiB), once freed, raises that
+    threshold for good, and later ones stay in the service's heap."""
+    batch: list[bytes] = []
+    size = 0
+    for piece in pieces:
+        batch.append(piece)
+        size += len(piece)
+        if size >= BATCH_BYTES:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
+
+
+def writev(fd: int, views: list[memoryview]) -> list[memoryview]:
+    """One writev() of views: what is left of them to write."""
+    written: int = original("os", "writev")(fd, views)
+    while views and written >= len(views[0]):
+        written -= len(views[0])
+        views = views[1:]
+    if views and written:
+        views = [views[0][written:], *views[1:]]
+    return views
 
 
 def select(rlist: list[int], timeout: float | None) -> list[int]:

@@ -67,6 +67,9 @@ cdef extern from "Python.h":
     PyObject *Py_True
     PyObject *Py_None
     PyTypeObject *Py_TYPE(PyObject *)
+    int PyObject_GC_IsTracked(object)
+    void PyObject_GC_Track(void *)
+    void PyObject_GC_UnTrack(void *)
 
 cdef extern from "_walker.h":
     ctypedef struct gmr_frame
@@ -306,6 +309,21 @@ cdef void _find_young(Found *found) noexcept:
     gmr_visit_young(_visit_young, found)
 
 
+cdef void _mark_young() noexcept:
+    """Put the young mark at the end of generation 0, now: tracked again
+    rather than made anew, so that no capture leaves a new object behind
+    (one made among a report's many short-lived ones would keep a whole
+    allocator arena alive). GIL held, the GC disabled, none running."""
+    global _young_mark, _mark_collections, _mark_valid
+    if _young_mark is None:
+        _young_mark = []
+    if PyObject_GC_IsTracked(_young_mark):
+        PyObject_GC_UnTrack(<void *><PyObject *>_young_mark)
+    PyObject_GC_Track(<void *><PyObject *>_young_mark)
+    _mark_collections = _collections
+    _mark_valid = True
+
+
 cdef bint _find_young_after(Found *found, PyObject *mark) noexcept:
     """The greenlets tracked since mark was into found.items; False (found
     left to be cleared) when mark is no longer young."""
@@ -355,7 +373,7 @@ cdef object _hook = None        # _on_collection, as registered
 cdef bint _usable = bool(GMR_HAS_GENERATIONS)
 cdef Py_ssize_t _heap_scans = 0  # scans of the whole heap made for discovery
 # A capture looks only at what the GC started to track since the last one:
-# _young_mark, a list made right after that capture's look at the young
+# _young_mark, a list tracked again right after that capture's look at the young
 # generations (every greenlet seen then is in _known), sits after
 # everything looked at then, and whatever is tracked later comes after it
 # (gmr_visit_young_after), until a collection of generation 1 or 2 (counted
@@ -363,7 +381,8 @@ cdef Py_ssize_t _heap_scans = 0  # scans of the whole heap made for discovery
 # A cold walk of 10,000 young objects held the GIL about 1 ms.
 cdef object _young_mark = None
 cdef unsigned long long _collections = 0  # collections of generation 1 or 2 begun
-cdef unsigned long long _mark_collections = 0  # _collections when _young_mark was made
+cdef unsigned long long _mark_collections = 0  # _collections when _young_mark was placed
+cdef bint _mark_valid = False  # False: the next capture looks at the young generations whole
 
 
 cdef object _greenlet_base():
@@ -431,7 +450,7 @@ cdef void _hook_to_end() noexcept:
     never while a collection iterates the list. GIL held. Put back after
     it was taken off, it has not counted the collections meanwhile: the
     young mark is dropped."""
-    global _young_mark
+    global _mark_valid
     cdef Py_ssize_t i
     cdef bint there = False
     if _callbacks is None or type(_callbacks) is not list or gmr_gc_collecting():
@@ -447,17 +466,22 @@ cdef void _hook_to_end() noexcept:
     except BaseException:
         PyErr_Clear()
     if not there:
-        _young_mark = None
+        _mark_valid = False
 
 
 def instance_dict(obj):
     """The object's own instance dict, or None when it has none yet: read
     where its type keeps it (tp_dictoffset), never made: obj.__dict__ makes
-    one, for good, on a greenlet that had none (10,000 greenlets: 0.6 MB)."""
+    one, for good, on a greenlet that had none (10,000 greenlets: 0.6 MB).
+    Where the interpreter keeps it (a Python class), through __dict__."""
     cdef PyTypeObject *tp = Py_TYPE(<PyObject *>obj)
     cdef PyObject *found
-    if tp.tp_dictoffset <= 0:
+    if tp.tp_dictoffset == 0:
         return None
+    if tp.tp_dictoffset < 0:
+        # Kept by the interpreter (a Python class): a greenlet type never is.
+        found_dict = getattr(obj, "__dict__", None)
+        return found_dict if isinstance(found_dict, dict) else None
     found = (<PyObject **>((<char *><PyObject *>obj) + tp.tp_dictoffset))[0]
     if found == NULL or not isinstance(<object>found, dict):
         return None
@@ -857,7 +881,7 @@ def capture(greenlet_type=None, max_hold_ns=None):
     if layout_problem() is not None:
         raise RuntimeError(f"the compiled walker is refused: {layout_problem()}")
     global _hint_contexts, _hint_frames, _hint_greenlets, _known, _tracked
-    global _young_mark, _mark_collections
+    global _mark_valid
     cdef RawCapture raw = RawCapture.__new__(RawCapture)
     cdef Found found
     cdef Py_ssize_t i, j, kept, mark_frames, mark_greenlets
@@ -915,7 +939,7 @@ def capture(greenlet_type=None, max_hold_ns=None):
             _hook_to_end()
             use_known = _complete and _hook_last() and not gmr_gc_collecting()
         if use_known:
-            if not (_young_mark is not None and _mark_collections == _collections
+            if not (_mark_valid and _mark_collections == _collections
                     and _find_young_after(&found, <PyObject *>_young_mark)):
                 _found_clear(&found)  # what a walk from a moved mark found
                 found.visited = found.failed = 0
@@ -923,13 +947,12 @@ def capture(greenlet_type=None, max_hold_ns=None):
                 use_known = not found.failed and found.saw_sentinel
         if use_known:
             # Right after the look, before anything else is tracked.
-            _young_mark = []
-            _mark_collections = _collections
+            _mark_young()
             try:
                 _remember(&found)
             except BaseException:
                 PyErr_Clear()
-                _young_mark = None
+                _mark_valid = False
                 use_known = False
         if use_known:
             raw.heap_objects = found.visited
@@ -965,7 +988,7 @@ def capture(greenlet_type=None, max_hold_ns=None):
         else:
             # The record cannot be trusted (or is not kept): the whole heap,
             # once, and the record starts again from it.
-            _young_mark = None
+            _mark_valid = False
             _found_clear(&found)
             scan_type = wanted
             if _tracked is not None and PyType_IsSubtype(wanted, <PyTypeObject *>_tracked):
@@ -980,8 +1003,7 @@ def capture(greenlet_type=None, max_hold_ns=None):
                     and scan_type == <PyTypeObject *>_tracked and not gmr_gc_collecting()):
                 try:
                     _adopt(&found)
-                    _young_mark = []
-                    _mark_collections = _collections
+                    _mark_young()
                 except BaseException:
                     PyErr_Clear()
         # Only the greenlets asked for (a subclass of the tracked type).

@@ -59,10 +59,14 @@ def switch_interval_cell() -> object:
 def instance_dict(obj: object) -> dict[str, object] | None:
     """The object's own instance dict, or None when it has none yet: read
     where its type keeps it (__dictoffset__), never made (obj.__dict__
-    makes one, for good, on a greenlet that had none)."""
+    makes one, for good, on a greenlet that had none); where the
+    interpreter keeps it (a Python class), through __dict__."""
     offset = type(obj).__dictoffset__
-    if offset <= 0:
+    if offset == 0:
         return None
+    if offset < 0:  # kept by the interpreter (a Python class): a greenlet type never is
+        found = getattr(obj, "__dict__", None)
+        return found if isinstance(found, dict) else None
     try:
         found = ctypes.py_object.from_address(id(obj) + offset).value
     except ValueError:  # NULL: no dict yet

@@ -7,10 +7,10 @@
   sections of typed records pointing into one stack table, gmr.model);
 - :func:`text`: the model rendered whole, as a str (``run()``'s answer);
 - :func:`deliver`: the model rendered a piece at a time (gmr.render, about
-  64 KiB each), the pieces encoded and joined into writes of about 1 MiB
-  to stderr or to the report's temporary file (published whole,
-  gmr.sinks): no whole report is ever held as one string, and the GIL is
-  let go once per write (once for a typical report), not once per piece.
+  64 KiB each), each piece encoded, and the pieces written in batches of
+  about 1 MiB to stderr or to the report's temporary file (published
+  whole, gmr.sinks): no whole report is ever held as one string, and the
+  GIL is let go once per batch (once for a typical report).
 """
 
 from __future__ import annotations
@@ -67,23 +67,9 @@ def text(captured: snapshot.Snapshot, request: Request) -> str:
     return render.render(model(captured, request), request.form)
 
 
-#: The rendered pieces are encoded and joined into writes of about this many
-#: bytes: each write lets the GIL go, and the watcher then waits to get it
-#: back behind the service's busy threads (a typical report is one write).
-WRITE_BYTES = 1 << 20
-
-
 def _encoded(pieces: Iterator[str]) -> Iterator[bytes]:
-    batch: list[bytes] = []
-    batched = 0
     for piece in pieces:
-        batch.append(piece.encode(errors="replace"))
-        batched += len(batch[-1])
-        if batched >= WRITE_BYTES:
-            yield b"".join(batch)
-            batch, batched = [], 0
-    if batch:
-        yield b"".join(batch)
+        yield piece.encode(errors="replace")
 
 
 def deliver(captured: snapshot.Snapshot, request: Request, destination: Destination) -> str | None:

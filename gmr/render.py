@@ -67,6 +67,23 @@ def escape(value: Any, lead: bool = False) -> str:
     return text
 
 
+#: Types that are no Mapping, told without asking collections.abc: its
+#: answer for a type it has not seen is kept for good (in the ABC's caches),
+#: made in the middle of a report's many short-lived objects, where it
+#: keeps a whole allocator arena alive.
+_NOT_MAPPINGS = frozenset({str, int, float, bool, type(None), bytes, list, tuple, set, frozenset})
+_SEQUENCES = (list, tuple, set, frozenset)
+
+
+def _is_mapping(value: Any) -> bool:
+    kind = type(value)
+    return kind is dict or (kind not in _NOT_MAPPINGS and isinstance(value, Mapping))
+
+
+def _is_container(value: Any) -> bool:
+    return isinstance(value, _SEQUENCES) or _is_mapping(value)
+
+
 def banner(title: str) -> str:
     """The oslo.reports section banner: 72 "=", the title centred in 64
     columns between "====", 72 "="."""
@@ -227,16 +244,16 @@ def _tasks(out: list[str], items: tuple[TaskRecord, ...], stacks: _StackText) ->
 
 def _nested(out: list[str], value: Any, indent: int) -> None:
     pad = "  " * indent
-    if isinstance(value, Mapping):
+    if _is_mapping(value):
         for key, item in value.items():
-            if isinstance(item, Mapping | list | tuple | set | frozenset) and item:
+            if _is_container(item) and item:
                 out.append(f"{pad}{escape(key, lead=True)} = ")
                 _nested(out, item, indent + 1)
             else:
                 out.append(f"{pad}{escape(key, lead=True)} = {_scalar(item)}")
-    elif isinstance(value, list | tuple | set | frozenset):
+    elif isinstance(value, _SEQUENCES):
         for item in value:
-            if isinstance(item, Mapping | list | tuple | set | frozenset):
+            if _is_container(item):
                 _nested(out, item, indent + 1)
             else:
                 out.append(f"{pad}{_scalar(item, lead=True)}")
@@ -278,7 +295,7 @@ def _configuration(out: list[str], data: Mapping[str, Mapping[str, Any]]) -> Non
     for group, values in data.items():
         out.append(f"{escape(group, lead=True)}: ")
         for key, value in values.items():
-            if isinstance(value, Mapping):
+            if _is_mapping(value):
                 # A DictOpt, as oslo.reports' configuration view shows a
                 # mapping: a blank line, "key: ", each item on its line, sorted.
                 out += ("", f"  {escape(key, lead=True)}: ")
@@ -297,7 +314,7 @@ def _option_value(value: Any) -> str:
 
 
 def _custom(out: list[str], data: Any) -> None:
-    if isinstance(data, Mapping | list | tuple | set | frozenset):
+    if _is_container(data):
         _nested(out, data, 0)
         return
     # A string (the text of an oslo.reports model included):
@@ -446,9 +463,9 @@ def _jsonable(value: Any) -> Any:
         return value
     if isinstance(value, str):
         return _json_str(value)
-    if isinstance(value, Mapping):
+    if _is_mapping(value):
         return {_json_str(key): _jsonable(item) for key, item in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
+    if isinstance(value, _SEQUENCES):
         return [_jsonable(item) for item in value]
     if isinstance(value, float):
         value = float.__float__(value)

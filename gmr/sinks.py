@@ -56,26 +56,27 @@ def _pieces(report: str | Iterable[bytes]) -> Iterable[bytes]:
 
 
 def to_stderr(report: str | Iterable[bytes]) -> None:
-    """The whole report, each piece in as few writes as the pipe or terminal
-    takes, as it comes. A non-blocking stderr that is full (EAGAIN) is waited
-    for, not cut: raises OSError saying how much was written when it stays
-    full too long."""
+    """The whole report, its pieces in batches of one writev() each (as
+    many as the pipe or terminal takes), as they come. A non-blocking stderr
+    that is full (EAGAIN) is waited for, not cut: raises OSError saying how
+    much was written when it stays full too long."""
     total = 0
-    for piece in _pieces(report):
-        data = memoryview(piece)
-        written, deadline = 0, None
-        while written < len(data):
+    for batch in _originals.batched(_pieces(report)):
+        views = [memoryview(piece) for piece in batch]
+        deadline = None
+        while views:
+            left = sum(map(len, views))
             try:
-                written += _originals.write(2, data[written:])
+                views = _originals.writev(2, views)
                 deadline = None
             except BlockingIOError:
                 if deadline is None:
                     deadline = time.monotonic() + STDERR_PATIENCE
-                left = deadline - time.monotonic()
-                if left <= 0 or not _originals.select_writable([2], left):
+                wait = deadline - time.monotonic()
+                if wait <= 0 or not _originals.select_writable([2], wait):
                     raise OSError(errno.EAGAIN, f"stderr stayed full for {STDERR_PATIENCE:g} s: "
-                                  f"report cut at {total + written} bytes") from None
-        total += written
+                                  f"report cut at {total} bytes") from None
+            total += left - sum(map(len, views))
 
 
 def to_file(directory: str, service_name: str, report: str | Iterable[bytes],

@@ -339,6 +339,11 @@ class Service:
                 self.process.wait(5)
         for reader in self._readers:
             reader.join(5)
+        if any(reader.is_alive() for reader in self._readers):
+            # A process of its own (a uWSGI worker whose master is gone)
+            # still holds the pipes: closing them would wait for the
+            # reader's read, for ever. The readers are daemon threads.
+            return
         for stream in (self.process.stdout, self.process.stderr):
             if stream is not None:
                 stream.close()

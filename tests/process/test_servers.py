@@ -80,12 +80,12 @@ def server(twin_env, tmp_path: Path) -> Iterator[object]:  # type: ignore[no-unt
                 proc.process.wait(10)
             except Exception:
                 pass
-        proc.cleanup()
         for worker in workers:
             try:
                 os.kill(worker, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+        proc.cleanup()
 
 
 def worker_armed(pid: int) -> bool:

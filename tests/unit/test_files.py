@@ -16,6 +16,7 @@ from types import SimpleNamespace as ModuleType
 import pytest
 
 from gmr import resolve, snapshot
+from gmr._originals import BATCH_BYTES
 
 
 def test_read_files_reads_whole_files_and_says_none_for_the_rest(
@@ -79,26 +80,27 @@ def test_publish_links_a_whole_file_and_never_replaces_one(
         assert list(locked.iterdir()) == []
 
 
-def test_publish_chunks_writes_each_piece_and_publishes_whole(
+def test_publish_chunks_writes_batches_and_publishes_whole(
         core: ModuleType, tmp_path: Path) -> None:
-    """A report made a piece at a time: the pieces are written as they come
-    (the temporary file grows while the later ones are made; the compiled
-    core holds one piece back, to name the file in the same step as it
-    writes the last), the file published only once it is whole."""
+    """A report made a piece at a time: the pieces are written a batch of
+    about BATCH_BYTES at a time, while the later ones are made (the file
+    grows; no whole report is held), the file published only once it is
+    whole."""
     seen: list[int] = []
+    piece_size = BATCH_BYTES // 4
 
     def pieces() -> Iterator[bytes]:
-        for number in range(4):
-            # What the earlier pieces left in the hidden temporary file.
+        for number in range(10):
+            # What the earlier batches left in the hidden temporary file.
             hidden = [path for path in tmp_path.iterdir() if path.name.startswith(".")]
             assert len(hidden) <= 1
             seen.append(hidden[0].stat().st_size if hidden else 0)
-            yield bytes([number]) * 70_000
+            yield bytes([number]) * piece_size
 
     name = core.publish_chunks(str(tmp_path), "svc", "", pieces())
-    for number, size in enumerate(seen):
-        assert size >= 70_000 * (number - 1)
-    assert Path(name).read_bytes() == b"".join(bytes([n]) * 70_000 for n in range(4))
+    assert seen[0] == 0 and seen == sorted(seen)
+    assert seen[-1] >= BATCH_BYTES  # written before the last piece was made
+    assert Path(name).read_bytes() == b"".join(bytes([n]) * piece_size for n in range(10))
     assert [path.name for path in tmp_path.iterdir()] == [Path(name).name]
 
 
