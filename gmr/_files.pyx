@@ -17,7 +17,7 @@ from libc.string cimport strcmp, strerror, strlen
 from posix.fcntl cimport O_CLOEXEC, O_RDONLY, open
 from posix.unistd cimport close, read, unlink
 
-from gmr._originals import BATCH_BYTES
+from gmr._originals import BATCH_BYTES as _BATCH_BYTES
 
 IMPLEMENTATION = "compiled"
 
@@ -200,7 +200,7 @@ cdef int _publish_batch(int *fd, char *base, char *temporary, size_t temporary_s
 
 def publish_chunks(str directory, str prefix, str suffix, chunks):
     """As publish(), for a report made a piece at a time (an iterable of
-    bytes): the pieces are written in batches of about BATCH_BYTES, the GIL
+    bytes): the pieces are written in batches of about 1 MiB, the GIL
     let go once for each, the file created with the first batch and named
     with the last (most reports: once in all). The file appears whole or
     not at all: a short write, or an exception from chunks (raised again),
@@ -220,7 +220,7 @@ def publish_chunks(str directory, str prefix, str suffix, chunks):
         following = next(pieces, None)
         while error == 0:
             batch, batched = [], 0
-            while following is not None and batched < BATCH_BYTES:
+            while following is not None and batched < _BATCH_BYTES:
                 batch.append(<bytes?>following)
                 batched += len(<bytes>following)
                 following = next(pieces, None)

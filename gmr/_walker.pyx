@@ -219,6 +219,7 @@ cdef struct Found:
 cdef Py_ssize_t _hint_contexts = 64
 cdef Py_ssize_t _hint_frames = 1024
 cdef Py_ssize_t _hint_greenlets = 64
+cdef Py_ssize_t _hint_depth = 32  # frames per stack, about, in the last capture
 
 
 cdef extern from "<sys/mman.h>" nogil:
@@ -880,7 +881,7 @@ def capture(greenlet_type=None, max_hold_ns=None):
     """
     if layout_problem() is not None:
         raise RuntimeError(f"the compiled walker is refused: {layout_problem()}")
-    global _hint_contexts, _hint_frames, _hint_greenlets, _known, _tracked
+    global _hint_contexts, _hint_frames, _hint_greenlets, _hint_depth, _known, _tracked
     global _mark_valid
     cdef RawCapture raw = RawCapture.__new__(RawCapture)
     cdef Found found
@@ -922,12 +923,19 @@ def capture(greenlet_type=None, max_hold_ns=None):
         raise MemoryError()
     holds.switch_number = gmr_switch_number()
     dead = []
-    # The frames of the greenlets known so far, about, room made and its
-    # pages touched with the GIL released: not inside a hold.
+    # The frames of the greenlets known so far, about (as deep as the last
+    # capture's were), room made and every page touched with the GIL
+    # released: the arrays are freshly mapped, and a page's first touch
+    # (a fault) is not to happen inside a hold.
     cdef FrameRecord **frames = &raw.frames
     cdef Py_ssize_t *capacity = &raw.capacity_frames
-    cdef Py_ssize_t expected_frames = (len(_known) + 16) * 32 if use_known else 0
+    cdef Py_ssize_t expected_frames = max(_hint_frames, (len(_known) + 16) * _hint_depth
+                                          if use_known else 0)
+    cdef void *contexts = raw.contexts
+    cdef size_t contexts_size = <size_t>raw.capacity_contexts * sizeof(Context)
     with nogil:
+        memset(contexts, 0, contexts_size)
+        memset(frames[0], 0, <size_t>capacity[0] * sizeof(FrameRecord))
         _prefault(frames, capacity, expected_frames)
 
     # ---- the first hold: GIL held, the GC off, no switch to another thread;
@@ -1064,5 +1072,7 @@ def capture(greenlet_type=None, max_hold_ns=None):
         raise MemoryError("out of memory while capturing stacks")
     _hint_contexts = max(raw.ncontexts + 16, 64)
     _hint_frames = max(raw.nframes + 256, 1024)
+    if raw.ncontexts > raw.threads:
+        _hint_depth = min(max(raw.nframes // raw.ncontexts + 2, 4), 64)
     _hint_greenlets = max(raw.greenlets + 16, 64)
     return raw

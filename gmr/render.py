@@ -23,8 +23,11 @@ import functools
 import json
 import math
 import re
+from bisect import bisect_left
 from collections.abc import Callable, Iterator, Mapping
 from importlib import resources
+from itertools import accumulate
+from operator import add
 from typing import Any
 
 from gmr.model import GreenletRecord, Group, Report, Section, StackTable, TaskRecord, ThreadRecord
@@ -398,17 +401,27 @@ def _text_sections(report: Report) -> Iterator[list[str]]:
 
 
 def text_chunks(report: Report) -> Iterator[str]:
-    """The text report, in pieces of about CHUNK characters."""
+    """The text report, in pieces of about CHUNK characters: each piece ends
+    after the first line that brings it to CHUNK or more (the cut found by
+    bisection over a section's running sizes, not a step per line)."""
     pending: list[str] = []
     size = 0
     for lines in _text_sections(report):
-        for line in lines:
-            pending.append(line)
-            size += len(line) + 1
-            if size >= CHUNK:
-                pending.append("")
-                yield "\n".join(pending)
-                pending, size = [], 0
+        # ends[i]: the size of lines[:i + 1], a newline after each.
+        ends = list(accumulate(map(len, lines), initial=0))
+        ends = list(map(add, ends[1:], range(1, len(ends))))
+        start, before = 0, 0
+        while start < len(lines):
+            cut = bisect_left(ends, CHUNK - size + before, lo=start)
+            if cut == len(lines):
+                pending += lines[start:]
+                size += ends[-1] - before
+                break
+            pending += lines[start:cut + 1]
+            pending.append("")
+            yield "\n".join(pending)
+            pending, size = [], 0
+            start, before = cut + 1, ends[cut]
     pending.append("")
     yield "\n".join(pending)
 

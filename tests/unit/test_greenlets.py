@@ -65,8 +65,10 @@ def test_instance_dict_reads_and_never_makes(core: Any) -> None:
     make none where there is none (green.__dict__ would, for good)."""
     plain, named = _parked(), _parked()
     named.name = "poller"
-    assert core.instance_dict(plain) is None
-    assert _dict_pointer(plain) is None
+    before = _dict_pointer(plain)  # greenlet makes one at once on some Pythons (3.12)
+    own = core.instance_dict(plain)
+    assert (own is None) if before is None else (own == {} and id(own) == before)
+    assert _dict_pointer(plain) == before
     assert core.instance_dict(named) == {"name": "poller"}
     assert core.instance_dict(42) is None  # no dict slot
     for green in (plain, named):
@@ -75,13 +77,14 @@ def test_instance_dict_reads_and_never_makes(core: Any) -> None:
 
 def test_a_report_makes_no_instance_dict() -> None:
     """A report reads greenlet names without making an instance dict on the
-    greenlets that have none: 10,000 of them made 0.6 MB that stayed."""
+    greenlets that have none (greenlet has none on 3.13): 10,000 of them
+    made 0.6 MB that stayed."""
     from gmr import pipeline, report
 
     parked = [_parked() for _ in range(50)]
-    assert all(_dict_pointer(green) is None for green in parked)
+    before = [_dict_pointer(green) for green in parked]
     request = pipeline.Request(None, None, (), report.Options())
     assert "Green Thread" in pipeline.text(pipeline.take(), request)
-    assert all(_dict_pointer(green) is None for green in parked)
+    assert [_dict_pointer(green) for green in parked] == before
     for green in parked:
         green.throw(greenlet.GreenletExit)
