@@ -1,7 +1,7 @@
 # The typed boundary of the file helpers. gmr/_files.pyx (compiled) and
 # gmr/_files_py.py (pure) both meet it; gmr/_impl.py picks one.
-from collections.abc import Iterable
-from typing import Final
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Final
 
 IMPLEMENTATION: Final[str]  # "compiled" or "pure"
 
@@ -23,3 +23,14 @@ def publish(directory: str, prefix: str, suffix: str, data: bytes) -> str: ...
 # comes (the compiled core lets the GIL go for each write); a short write or
 # an exception from chunks (raised again) leaves no file.
 def publish_chunks(directory: str, prefix: str, suffix: str, chunks: Iterable[bytes]) -> str: ...
+
+# The text of greenlet records' listings (gmr.model.GreenletRecord, in
+# field order), as render's oslo.reports layout prints each: banner, facts,
+# stack, where it was spawned; the lines of whole records joined by newlines
+# into blocks of about 64 KiB. known: escape() of the few types and states,
+# made once each; stack_texts: the text of each stack of the table;
+# spawned(record): the text of where a record was spawned.
+def greenlet_listings(
+    records: Sequence[tuple[Any, ...]], stack_texts: list[str], known: dict[str, str],
+    escape: Callable[[Any], str], spawned: Callable[[Any], str], banner: str,
+) -> list[str]: ...

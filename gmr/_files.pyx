@@ -11,6 +11,7 @@ gmr/_files.pyi is the typed boundary; gmr/_files_py.py is the pure twin.
 import os
 
 from cpython.bytes cimport PyBytes_FromStringAndSize
+from cpython.object cimport PyObject
 from libc.errno cimport EEXIST, EINTR, EIO, errno
 from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport strcmp, strerror, strlen
@@ -234,3 +235,63 @@ def publish_chunks(str directory, str prefix, str suffix, chunks):
             unlink(temporary)
         raise
     return _published(error, stage, base, name, directory)
+
+
+cdef Py_ssize_t _BLOCK = 1 << 16  # characters after which a new block starts
+
+cdef extern from "Python.h":
+    PyObject *PyTuple_GET_ITEM(PyObject *, Py_ssize_t)
+    Py_ssize_t PyTuple_GET_SIZE(PyObject *)
+
+
+cdef inline str _escaped(dict known, object value, object escape):
+    """escape(value) for one of the few types and states, made once each."""
+    cdef object text = known.get(value)
+    if text is None:
+        text = escape(value)
+        known[value] = text
+    return <str?>text
+
+
+def greenlet_listings(records, list stack_texts, dict known, escape, spawned, str banner):
+    """The listing of each greenlet record (gmr.model.GreenletRecord, read by
+    field position), as gmr/_files_py.py's twin makes it, in blocks of about
+    64 KiB: the same text from C calls, without an interpreter loop."""
+    cdef list blocks = [], lines = []
+    cdef Py_ssize_t size = 0
+    cdef PyObject *fields
+    cdef str state, kind, what, facts, text
+    cdef object name, minimal_ident, parent, thread
+    for green in records:
+        if not isinstance(green, tuple) or PyTuple_GET_SIZE(<PyObject *>green) != 10:
+            raise TypeError("not a greenlet record")
+        fields = <PyObject *>green
+        state = _escaped(known, <object>PyTuple_GET_ITEM(fields, 4), escape)
+        kind = _escaped(known, <object>PyTuple_GET_ITEM(fields, 1), escape)
+        what = state
+        name = <object>PyTuple_GET_ITEM(fields, 2)
+        if name:
+            minimal_ident = <object>PyTuple_GET_ITEM(fields, 3)
+            what = (f"{escape(name)} (#{escape(minimal_ident)}), " if minimal_ident is not None
+                    else f"{escape(name)}, ") + state
+        facts = f"id {hex(<object>PyTuple_GET_ITEM(fields, 0))}, {kind}, {what}"
+        parent = <object>PyTuple_GET_ITEM(fields, 5)
+        if parent:
+            facts += f", parent {hex(parent)}"
+        thread = <object>PyTuple_GET_ITEM(fields, 6)
+        if thread:
+            facts += f", in thread #{escape(thread)}"
+        if state == "running":
+            facts += ", its frames are its thread's"
+        text = f"{banner}\n\n({facts})\n\n{stack_texts[<object>PyTuple_GET_ITEM(fields, 9)]}"
+        if <object>PyTuple_GET_ITEM(fields, 8) is not None:
+            text += "\n" + spawned(green)
+        lines.append(text)
+        size += len(text) + 1
+        if size >= _BLOCK:
+            blocks.append("\n".join(lines))
+            lines = []
+            size = 0
+    if lines:
+        blocks.append("\n".join(lines))
+    return blocks

@@ -6,7 +6,8 @@ from __future__ import annotations
 import errno
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 from gmr import _originals
 from gmr.retention import MARK
@@ -108,3 +109,50 @@ def publish_chunks(directory: str, prefix: str, suffix: str, chunks: Iterable[by
             os.unlink(temporary)
         except FileNotFoundError:
             pass
+
+
+#: The size (characters) after which greenlet_listings starts a new block.
+_BLOCK = 1 << 16
+
+
+def greenlet_listings(records: Sequence[tuple[Any, ...]], stack_texts: list[str],
+                      known: dict[str, str], escape: Callable[[Any], str],
+                      spawned: Callable[[Any], str], banner: str) -> list[str]:
+    """As the compiled core's: the listing of each greenlet record, in blocks."""
+    blocks: list[str] = []
+    lines: list[str] = []
+    size = 0
+    for green in records:
+        if not isinstance(green, tuple) or len(green) != 10:
+            raise TypeError("not a greenlet record")
+        (ident, kind_name, name, minimal_ident, state_name, parent, thread,
+         _spawned_by, spawning_stack, stack) = green
+        state = known.get(state_name)
+        if state is None:
+            state = known[state_name] = escape(state_name)
+        kind = known.get(kind_name)
+        if kind is None:
+            kind = known[kind_name] = escape(kind_name)
+        what = state
+        if name:
+            shown = escape(name)
+            what = (f"{shown} (#{escape(minimal_ident)}), " if minimal_ident is not None
+                    else f"{shown}, ") + state
+        facts = f"id {hex(ident)}, {kind}, {what}"
+        if parent:
+            facts += f", parent {hex(parent)}"
+        if thread:
+            facts += f", in thread #{escape(thread)}"
+        if state == "running":
+            facts += ", its frames are its thread's"
+        text = f"{banner}\n\n({facts})\n\n{stack_texts[stack]}"
+        if spawning_stack is not None:
+            text += "\n" + spawned(green)
+        lines.append(text)
+        size += len(text) + 1
+        if size >= _BLOCK:
+            blocks.append("\n".join(lines))
+            lines, size = [], 0
+    if lines:
+        blocks.append("\n".join(lines))
+    return blocks

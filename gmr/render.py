@@ -30,6 +30,7 @@ from itertools import accumulate
 from operator import add
 from typing import Any
 
+from gmr._impl import files
 from gmr.model import GreenletRecord, Group, Report, Section, StackTable, TaskRecord, ThreadRecord
 from gmr.report import failure
 from gmr.resolve import Location
@@ -136,6 +137,10 @@ class _StackText:
             self._stacks[index] = text
         return text
 
+    def texts(self) -> list[str]:
+        """The text of every stack of the table, by index."""
+        return [self.stack(index) for index in range(len(self._stacks))]
+
     def spawned(self, spawner: int | None, index: int, ids: list[int] | None = None) -> str:
         """Where a greenlet was spawned, made once for all the greenlets one
         spawner started from the same place; ids: the greenlets it is said
@@ -168,17 +173,24 @@ def _thread_facts(thread: ThreadRecord) -> str:
     return ", ".join(parts)
 
 
-def _greenlet_facts(green: GreenletRecord) -> str:
+def _greenlet_facts(green: GreenletRecord, known: dict[str, str] | None = None) -> str:
     # Written for speed: a report may list 10,000 greenlets (hex() is
-    # quicker than a format spec).
-    state = escape(green.state)
+    # quicker than a format spec). known: the escaped text of the few types
+    # and states of a listing, made once each.
+    known = {} if known is None else known
+    state = known.get(green.state)
+    if state is None:
+        state = known[green.state] = escape(green.state)
+    kind = known.get(green.type)
+    if kind is None:
+        kind = known[green.type] = escape(green.type)
     what = state
     name = green.name
     if name:
         name = escape(name)
         ident = green.minimal_ident
         what = (f"{name} (#{escape(ident)}), " if ident is not None else f"{name}, ") + state
-    facts = f"id {hex(green.id)}, {escape(green.type)}, {what}"
+    facts = f"id {hex(green.id)}, {kind}, {what}"
     parent = green.parent
     if parent:
         facts += f", parent {hex(parent)}"
@@ -208,10 +220,19 @@ def _greenlets(out: list[str], items: tuple[GreenletRecord | Group, ...],
     if not items:
         out += ("No green threads.", "")
     green_banner = _context_banner("Green Thread")
+    known: dict[str, str] = {}
+    if items and not isinstance(items[0], Group):
+        # One greenlet at a time (not grouped): thousands of listings, made
+        # by the files unit from the records' fields and the stack texts.
+        out += files.greenlet_listings(
+            items, stacks.texts(), known, escape,
+            lambda green: stacks.spawned(green.spawned_by, green.spawning_stack), green_banner)
+        return
+    stack_text = stacks.stack
     for item in items:
         if isinstance(item, Group):
             _group(out, item, ("Green Thread", "Green Threads"),
-                   [f"  {_greenlet_facts(member)}" for member in item.members])
+                   [f"  {_greenlet_facts(member, known)}" for member in item.members])
             out.append(stacks.stack(item.stack))
             # Where the members named were spawned, as JSON's members say.
             spawned: dict[tuple[int | None, int], list[int]] = {}
@@ -222,7 +243,7 @@ def _greenlets(out: list[str], items: tuple[GreenletRecord | Group, ...],
             for (spawner, where), ids in spawned.items():
                 out.append(stacks.spawned(spawner, where, ids if len(spawned) > 1 else None))
             continue
-        out += (green_banner, "", f"({_greenlet_facts(item)})", "", stacks.stack(item.stack))
+        out += (green_banner, "", f"({_greenlet_facts(item, known)})", "", stack_text(item.stack))
         if item.spawning_stack is not None:
             out.append(stacks.spawned(item.spawned_by, item.spawning_stack))
 

@@ -9,6 +9,7 @@ import threading
 from typing import Any
 
 import greenlet
+import pytest
 
 from gmr import render, report, snapshot
 from gmr.guru import TextGuruMeditation
@@ -192,3 +193,47 @@ def test_a_dict_option_shows_its_items_not_a_python_repr() -> None:
                          "  engine_options: ", "    echo = false", "    pool_recycle = 3600",
                          "  hosts = a, b"]
     assert not [line for line in lines if "{" in line]
+
+
+def test_greenlet_listings_of_both_twins_read_as_render_writes_them(core: Any) -> None:
+    """The files unit makes the listings of ungrouped greenlets, thousands
+    at a time: both twins give, block for block, the text that render's own
+    facts line and stack texts give, for names, idents, hostile text,
+    running greenlets, spawning stacks, and enough records for many blocks."""
+    stack_texts = ["a.py:1 in f\n    `x()`\n", "No Traceback!\n"]
+    spawned_by = {}
+    records = [
+        GreenletRecord(0x7F0000001000, "greenlet.greenlet", None, None, "suspended",
+                       0x7F0000000100, None, None, None, 0),
+        GreenletRecord(0x7F0000002000, "gevent.greenlet.Greenlet", "poller", 3, "suspended",
+                       0x7F0000000200, 140000000000100, None, None, 0),
+        GreenletRecord(0x7F0000003000, "gevent.greenlet.Greenlet", "green\u2028one\x1b]0;t\x07",
+                       None, "not started", None, 140000000000100, 0x7F0000000200, 1, 1),
+        GreenletRecord(0x7F0000004000, "x\ny", None, None, "running", None, None, None, None, 1),
+    ]
+    records += [record._replace(id=record.id + 16 * n)
+                for n in range(1, 700) for record in records[:2]]
+
+    def spawned(green: GreenletRecord) -> str:
+        spawned_by[green.id] = green.spawned_by
+        return f"Spawned by {hex(green.spawned_by)} at:\n\n{stack_texts[green.spawning_stack]}"
+
+    banner = render._context_banner("Green Thread")
+    blocks = core.greenlet_listings(tuple(records), stack_texts, {}, render.escape, spawned,
+                                    banner)
+    assert len(blocks) > 2
+    assert all(len(block) < 2 * (1 << 16) for block in blocks)
+    expected = []
+    for green in records:
+        text = (f"{banner}\n\n({render._greenlet_facts(green)})\n\n"
+                f"{stack_texts[green.stack]}")
+        if green.spawning_stack is not None:
+            text += "\n" + spawned(green)
+        expected.append(text)
+    assert "\n".join(blocks) == "\n".join(expected)
+    assert "green\\u2028one\\x1b]0;t\\x07" in blocks[0] and "x\\ny" in blocks[0]
+    assert "its frames are its thread's" in blocks[0]
+    assert spawned_by == {0x7F0000003000: 0x7F0000000200}
+    with pytest.raises(TypeError):
+        core.greenlet_listings((Group(2, (), 0),), stack_texts, {}, render.escape, spawned,
+                               banner)
