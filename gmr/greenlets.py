@@ -37,7 +37,7 @@ class GreenletIdentity(NamedTuple):
 
 
 #: Nothing recorded: most greenlets of a plain or eventlet service.
-_UNKNOWN = GreenletIdentity(None, None, None, ())
+UNKNOWN = GreenletIdentity(None, None, None, ())
 
 #: Per greenlet type: whether it is gevent's kind, that records idents and spawners.
 _records: dict[type, bool] = {}
@@ -57,7 +57,7 @@ def identity(green: object, tables: dict[int, Any] | None = None) -> GreenletIde
         records = _records[kind] = (hasattr(kind, "minimal_ident")
                                     or hasattr(kind, "spawning_greenlet"))
     if not records:  # the look-ups below would all miss: one per greenlet adds up
-        return _UNKNOWN if name is None else GreenletIdentity(name, None, None, ())
+        return UNKNOWN if name is None else GreenletIdentity(name, None, None, ())
     ident = _assigned_ident(green, {} if tables is None else tables)
     if name is None and ident is not None:
         name = f"Greenlet-{ident}"
@@ -79,12 +79,12 @@ def identities(greens: Sequence[object],
     if any(_records[kind] for kind in kinds):
         tables = {} if tables is None else tables
         return [identity(green, tables) for green in greens]
-    return [_UNKNOWN if own is None else _named(own) for own in map(walker.instance_dict, greens)]
+    return [UNKNOWN if own is None else _named(own) for own in map(walker.instance_dict, greens)]
 
 
 def _named(own: dict[str, object]) -> GreenletIdentity:
     assigned = dict.get(own, "name")
-    return GreenletIdentity(assigned, None, None, ()) if isinstance(assigned, str) else _UNKNOWN
+    return GreenletIdentity(assigned, None, None, ()) if isinstance(assigned, str) else UNKNOWN
 
 
 def _assigned_ident(green: object, tables: dict[int, Any]) -> int | None:

@@ -19,7 +19,6 @@ import time
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import repeat
-from operator import attrgetter
 from types import ModuleType
 from typing import Any
 
@@ -143,27 +142,29 @@ def greenlets_data(captured: snapshot.Snapshot, options: Options,
     column at a time by the interpreter's own loops (map, zip): a report may
     list 10,000 of them."""
     live = [green for green in captured.greenlets if green.state != "dead"]
-    ids = list(map(_ID, live))
-    who = greenlets.identities(list(map(_GREENLET, live)))
-    rows = zip(
-        ids, map(_TYPE_NAME, live), map(_NAME, who), map(_MINIMAL_IDENT, who),
-        map(_STATE, live), map(_PARENT_ID, live),
-        map(greenlets.thread_finder(captured.greenlets), ids), map(_SPAWNED_BY, who),
-        map(stacks.spawning, map(_SPAWNING_STACK, who)), stacks.stacks(map(_FRAMES, live)),
-        strict=True,
-    )
+    if not live:
+        return ()
+    # The columns of the snapshot's rows (GreenletStack), in one transposition.
+    ids, type_names, states, parents, frames, objects = zip(*live, strict=True)
+    who = greenlets.identities(objects)
+    names: Sequence[Any]
+    minimal_idents: Sequence[Any]
+    spawned_by: Sequence[Any]
+    spawning: Sequence[Any]
+    if who.count(greenlets.UNKNOWN) == len(who):  # most services: nothing to read
+        names = minimal_idents = spawned_by = spawning = (None,) * len(ids)
+    else:
+        names, minimal_idents, spawned_by, spawning_stacks = zip(*who, strict=True)
+        spawning = list(map(stacks.spawning, spawning_stacks))
+    thread_of = greenlets.thread_finder(captured.greenlets)
+    rows = zip(ids, type_names, names, minimal_idents, states, parents, map(thread_of, ids),
+               spawned_by, spawning, stacks.stacks(frames), strict=True)
     records = tuple(map(tuple.__new__, repeat(GreenletRecord), rows))
     if options.group_stacks:
         # A running greenlet's frames are its thread's: never one group with
         # a greenlet that has no frames because it has not started.
         return _grouped(records, _stack_and_state)
     return records
-
-
-_ID, _TYPE_NAME, _STATE, _PARENT_ID, _FRAMES, _GREENLET = map(attrgetter, (
-    "id", "type_name", "state", "parent_id", "frames", "greenlet"))
-_NAME, _MINIMAL_IDENT, _SPAWNED_BY, _SPAWNING_STACK = map(attrgetter, (
-    "name", "minimal_ident", "spawned_by", "spawning_stack"))
 
 
 def _grouped(records: Sequence[ThreadRecord | GreenletRecord],
