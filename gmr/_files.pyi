@@ -5,6 +5,9 @@ from typing import Any, Final
 
 IMPLEMENTATION: Final[str]  # "compiled" or "pure"
 
+# A report's pieces are written in batches of about this many bytes.
+BATCH_BYTES: Final[int]
+
 # The bytes of each file (None where it cannot be read), at most limit each;
 # the compiled core lets the GIL go once for all of them (keep_gil: not at all).
 def read_files(

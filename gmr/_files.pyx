@@ -18,9 +18,12 @@ from libc.string cimport strcmp, strerror, strlen
 from posix.fcntl cimport O_CLOEXEC, O_RDONLY, open
 from posix.unistd cimport close, read, unlink
 
-from gmr._originals import BATCH_BYTES as _BATCH_BYTES
-
 IMPLEMENTATION = "compiled"
+
+#: A report's pieces are written in batches of about this many bytes, the
+#: GIL let go once for each (nothing from gmr is imported here: the build
+#: imports each unit on its own, to check it loads).
+BATCH_BYTES = 1 << 20
 
 cdef extern from "Python.h":
     object PyUnicode_DecodeFSDefault(const char *s)
@@ -221,7 +224,7 @@ def publish_chunks(str directory, str prefix, str suffix, chunks):
         following = next(pieces, None)
         while error == 0:
             batch, batched = [], 0
-            while following is not None and batched < _BATCH_BYTES:
+            while following is not None and batched < BATCH_BYTES:
                 batch.append(<bytes?>following)
                 batched += len(<bytes>following)
                 following = next(pieces, None)

@@ -14,6 +14,10 @@ from gmr.retention import MARK
 
 IMPLEMENTATION = "pure"
 
+#: As the compiled core's: a report's pieces are written in batches of about
+#: this many bytes, one writev() each.
+BATCH_BYTES = 1 << 20
+
 _MAX_ATTEMPTS = 10000
 
 
@@ -77,8 +81,8 @@ def publish(directory: str, prefix: str, suffix: str, data: bytes) -> str:
 
 def publish_chunks(directory: str, prefix: str, suffix: str, chunks: Iterable[bytes]) -> str:
     """As publish(), the pieces of chunks written in batches of about
-    _originals.BATCH_BYTES, one writev() each; a short write, or an
-    exception from chunks (raised again), leaves no file."""
+    BATCH_BYTES, one writev() each; a short write, or an exception from
+    chunks (raised again), leaves no file."""
     stamp = time.strftime("%Y%m%d%H%M%S", time.gmtime())
     base = os.path.join(directory, f"{prefix}{MARK}{stamp}{suffix}")
     temporary = os.path.join(
@@ -90,7 +94,7 @@ def publish_chunks(directory: str, prefix: str, suffix: str, chunks: Iterable[by
         raise OSError(error.errno, error.strerror, directory) from None
     try:
         try:
-            for batch in _originals.batched(chunks):
+            for batch in _originals.batched(chunks, BATCH_BYTES):
                 views = [memoryview(piece) for piece in batch]
                 while views:
                     views = _originals.writev(fd, views)

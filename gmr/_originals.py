@@ -70,24 +70,20 @@ def write_all(fd: int, data: bytes) -> None:
         view = view[write(fd, view):]
 
 
-#: A report's pieces go out in batches of about this many bytes, one
-#: writev() each: each write lets the GIL go, and the watcher then waits to
-#: get it back behind the service's busy threads (a typical report is one).
-BATCH_BYTES = 1 << 20
-
-
-def batched(pieces: Iterable[bytes]) -> Iterator[list[bytes]]:
-    """The pieces in lists of about BATCH_BYTES. They are never joined: a
-    buffer over malloc's mmap threshold (128 KiB), once freed, raises that
-    threshold for good, and later ones stay in the service's heap."""
+def batched(pieces: Iterable[bytes], size: int) -> Iterator[list[bytes]]:
+    """The pieces in lists of about size bytes (one writev() each: each
+    write lets the GIL go, and the watcher then waits to get it back behind
+    the service's busy threads). They are never joined: a buffer over
+    malloc's mmap threshold (128 KiB), once freed, raises that threshold for
+    good, and later ones stay in the service's heap."""
     batch: list[bytes] = []
-    size = 0
+    batched_size = 0
     for piece in pieces:
         batch.append(piece)
-        size += len(piece)
-        if size >= BATCH_BYTES:
+        batched_size += len(piece)
+        if batched_size >= size:
             yield batch
-            batch, size = [], 0
+            batch, batched_size = [], 0
     if batch:
         yield batch
 

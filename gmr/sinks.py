@@ -61,7 +61,7 @@ def to_stderr(report: str | Iterable[bytes]) -> None:
     that is full (EAGAIN) is waited for, not cut: raises OSError saying how
     much was written when it stays full too long."""
     total = 0
-    for batch in _originals.batched(_pieces(report)):
+    for batch in _originals.batched(_pieces(report), files.BATCH_BYTES):
         views = [memoryview(piece) for piece in batch]
         deadline = None
         while views:

@@ -16,7 +16,6 @@ from types import SimpleNamespace as ModuleType
 import pytest
 
 from gmr import resolve, snapshot
-from gmr._originals import BATCH_BYTES
 
 
 def test_read_files_reads_whole_files_and_says_none_for_the_rest(
@@ -87,7 +86,7 @@ def test_publish_chunks_writes_batches_and_publishes_whole(
     grows; no whole report is held), the file published only once it is
     whole."""
     seen: list[int] = []
-    piece_size = BATCH_BYTES // 4
+    piece_size = core.BATCH_BYTES // 4
 
     def pieces() -> Iterator[bytes]:
         for number in range(10):
@@ -99,7 +98,7 @@ def test_publish_chunks_writes_batches_and_publishes_whole(
 
     name = core.publish_chunks(str(tmp_path), "svc", "", pieces())
     assert seen[0] == 0 and seen == sorted(seen)
-    assert seen[-1] >= BATCH_BYTES  # written before the last piece was made
+    assert seen[-1] >= core.BATCH_BYTES  # written before the last piece was made
     assert Path(name).read_bytes() == b"".join(bytes([n]) * piece_size for n in range(10))
     assert [path.name for path in tmp_path.iterdir()] == [Path(name).name]
 
