@@ -250,12 +250,16 @@ class Service:
             reader.start()
 
     def _collect(self, stream: IO[bytes], lines: list[str]) -> None:
-        for raw in iter(stream.readline, b""):
+        try:
+            for raw in iter(stream.readline, b""):
+                with self._changed:
+                    lines.append(raw.decode(errors="replace").rstrip("\n"))
+                    self._changed.notify_all()
+        finally:
+            # The reader closes what it reads: cleanup() cannot while it reads.
+            stream.close()
             with self._changed:
-                lines.append(raw.decode(errors="replace").rstrip("\n"))
                 self._changed.notify_all()
-        with self._changed:
-            self._changed.notify_all()
 
     @property
     def pid(self) -> int:
@@ -337,16 +341,12 @@ class Service:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(5)
+        # Each reader closes its pipe at its end. One still reading after
+        # this (a process of its own, such as a uWSGI worker whose master
+        # is gone, holds the pipe) is a daemon thread, left to it: closing
+        # the pipe under its read would wait for that read.
         for reader in self._readers:
             reader.join(5)
-        if any(reader.is_alive() for reader in self._readers):
-            # A process of its own (a uWSGI worker whose master is gone)
-            # still holds the pipes: closing them would wait for the
-            # reader's read, for ever. The readers are daemon threads.
-            return
-        for stream in (self.process.stdout, self.process.stderr):
-            if stream is not None:
-                stream.close()
 
 
 @pytest.fixture
