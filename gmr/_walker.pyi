@@ -1,7 +1,8 @@
 # The typed boundary of the frame walker. gmr/_walker.pyx (compiled) and
 # gmr/_walker_py.py (pure) both meet it; gmr/_impl.py picks one.
+from collections.abc import Callable
 from types import CodeType
-from typing import Final
+from typing import Any, Final
 
 from typing_extensions import disjoint_base
 
@@ -69,6 +70,15 @@ class RawCapture:
     def thread(self, index: int) -> tuple[int, int, RawFrames]: ...
     def greenlet(self, index: int) -> tuple[object, object | None, int, RawFrames]: ...
     # Every greenlet at once: greenlets, parents (or None), states, frames.
+    # Every greenlet at once, as rows of row_type (a tuple type: id, type
+    # name, state name, parent's id or None, frames, the greenlet).
+    # type_names: each type's qualified name, filled in for a new type;
+    # frames_of(raw frames): the caller's frames for a distinct stack,
+    # asked once for each.
+    def greenlet_rows(
+        self, row_type: Any, state_names: tuple[str, ...], type_names: dict[type, str],
+        frames_of: Callable[[RawFrames], Any],
+    ) -> list[Any]: ...
     def greenlet_columns(
         self,
     ) -> tuple[list[object], list[object | None], list[int], list[RawFrames]]: ...

@@ -686,6 +686,32 @@ cdef class RawCapture:
             stacks.append(self._frames_of(context))
         return greenlets, parents, states, stacks
 
+    def greenlet_rows(self, row_type, tuple state_names, dict type_names, frames_of):
+        """Every greenlet at once, as rows of row_type (a tuple type: id,
+        type name, state name, parent's id or None, frames, the greenlet),
+        made from C calls in one call. type_names: each type's qualified
+        name, filled in for a new type; frames_of(raw frames): the caller's
+        frames for a distinct stack, asked once for each."""
+        cdef Py_ssize_t i
+        cdef Context *context
+        cdef dict frames_by_stack = {}
+        cdef list rows = []
+        for i in range(self.threads, self.threads + self.greenlets):
+            context = &self.contexts[i]
+            green = <object>context.greenlet
+            kind = type(green)
+            name = type_names.get(kind)
+            if name is None:
+                name = type_names[kind] = f"{kind.__module__}.{kind.__qualname__}"
+            raw_frames = self._frames_of(context)
+            frames = frames_by_stack.get(id(raw_frames))
+            if frames is None:
+                frames = frames_by_stack[id(raw_frames)] = frames_of(raw_frames)
+            rows.append(tuple.__new__(row_type, (
+                id(green), name, state_names[context.state],
+                id(<object>context.parent) if context.parent != NULL else None, frames, green)))
+        return rows
+
     cdef Context *_new_context(self) noexcept:
         cdef Context *context
         if _grow(<void **>&self.contexts, &self.capacity_contexts, self.ncontexts + 1,
