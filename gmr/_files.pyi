@@ -27,6 +27,12 @@ def publish(directory: str, prefix: str, suffix: str, data: bytes) -> str: ...
 # an exception from chunks (raised again) leaves no file.
 def publish_chunks(directory: str, prefix: str, suffix: str, chunks: Iterable[bytes]) -> str: ...
 
+# A greenlet record's facts line (gmr.model.GreenletRecord, in field
+# order), unbracketed; known: escape() of the few types and states.
+def greenlet_facts(
+    green: tuple[Any, ...], known: dict[str, str], escape: Callable[[Any], str],
+) -> str: ...
+
 # The text of greenlet records' listings (gmr.model.GreenletRecord, in
 # field order), as render's oslo.reports layout prints each: banner, facts,
 # stack, where it was spawned; the lines of whole records joined by newlines

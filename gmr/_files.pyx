@@ -256,38 +256,51 @@ cdef inline str _escaped(dict known, object value, object escape):
     return <str?>text
 
 
+cdef str _facts(object green, dict known, object escape):
+    """greenlet_facts(), the record's fields read by position."""
+    cdef PyObject *fields
+    cdef str state, kind, what, facts
+    cdef object name, minimal_ident, parent, thread
+    if not isinstance(green, tuple) or PyTuple_GET_SIZE(<PyObject *>green) != 10:
+        raise TypeError("not a greenlet record")
+    fields = <PyObject *>green
+    state = _escaped(known, <object>PyTuple_GET_ITEM(fields, 4), escape)
+    kind = _escaped(known, <object>PyTuple_GET_ITEM(fields, 1), escape)
+    what = state
+    name = <object>PyTuple_GET_ITEM(fields, 2)
+    if name:
+        minimal_ident = <object>PyTuple_GET_ITEM(fields, 3)
+        what = (f"{escape(name)} (#{escape(minimal_ident)}), " if minimal_ident is not None
+                else f"{escape(name)}, ") + state
+    facts = f"id {hex(<object>PyTuple_GET_ITEM(fields, 0))}, {kind}, {what}"
+    parent = <object>PyTuple_GET_ITEM(fields, 5)
+    if parent:
+        facts += f", parent {hex(parent)}"
+    thread = <object>PyTuple_GET_ITEM(fields, 6)
+    if thread:
+        facts += f", in thread #{escape(thread)}"
+    if state == "running":
+        facts += ", its frames are its thread's"
+    return facts
+
+
+def greenlet_facts(green, dict known, escape):
+    """A greenlet record's facts line, unbracketed, as oslo.reports' layout
+    shows it (gmr.model.GreenletRecord, read by field position)."""
+    return _facts(green, known, escape)
+
+
 def greenlet_listings(records, list stack_texts, dict known, escape, spawned, str banner):
     """The listing of each greenlet record (gmr.model.GreenletRecord, read by
     field position), as gmr/_files_py.py's twin makes it, in blocks of about
     64 KiB: the same text from C calls, without an interpreter loop."""
     cdef list blocks = [], lines = []
     cdef Py_ssize_t size = 0
-    cdef PyObject *fields
-    cdef str state, kind, what, facts, text
-    cdef object name, minimal_ident, parent, thread
+    cdef str text
     for green in records:
-        if not isinstance(green, tuple) or PyTuple_GET_SIZE(<PyObject *>green) != 10:
-            raise TypeError("not a greenlet record")
-        fields = <PyObject *>green
-        state = _escaped(known, <object>PyTuple_GET_ITEM(fields, 4), escape)
-        kind = _escaped(known, <object>PyTuple_GET_ITEM(fields, 1), escape)
-        what = state
-        name = <object>PyTuple_GET_ITEM(fields, 2)
-        if name:
-            minimal_ident = <object>PyTuple_GET_ITEM(fields, 3)
-            what = (f"{escape(name)} (#{escape(minimal_ident)}), " if minimal_ident is not None
-                    else f"{escape(name)}, ") + state
-        facts = f"id {hex(<object>PyTuple_GET_ITEM(fields, 0))}, {kind}, {what}"
-        parent = <object>PyTuple_GET_ITEM(fields, 5)
-        if parent:
-            facts += f", parent {hex(parent)}"
-        thread = <object>PyTuple_GET_ITEM(fields, 6)
-        if thread:
-            facts += f", in thread #{escape(thread)}"
-        if state == "running":
-            facts += ", its frames are its thread's"
-        text = f"{banner}\n\n({facts})\n\n{stack_texts[<object>PyTuple_GET_ITEM(fields, 9)]}"
-        if <object>PyTuple_GET_ITEM(fields, 8) is not None:
+        text = (f"{banner}\n\n({_facts(green, known, escape)})\n\n"
+                f"{stack_texts[<object>PyTuple_GET_ITEM(<PyObject *>green, 9)]}")
+        if <object>PyTuple_GET_ITEM(<PyObject *>green, 8) is not None:
             text += "\n" + spawned(green)
         lines.append(text)
         size += len(text) + 1

@@ -119,6 +119,33 @@ def publish_chunks(directory: str, prefix: str, suffix: str, chunks: Iterable[by
 _BLOCK = 1 << 16
 
 
+def greenlet_facts(green: tuple[Any, ...], known: dict[str, str],
+                   escape: Callable[[Any], str]) -> str:
+    """As the compiled core's: a greenlet record's facts line, unbracketed."""
+    if not isinstance(green, tuple) or len(green) != 10:
+        raise TypeError("not a greenlet record")
+    ident, kind_name, name, minimal_ident, state_name, parent, thread = green[:7]
+    state = known.get(state_name)
+    if state is None:
+        state = known[state_name] = escape(state_name)
+    kind = known.get(kind_name)
+    if kind is None:
+        kind = known[kind_name] = escape(kind_name)
+    what = state
+    if name:
+        shown = escape(name)
+        what = (f"{shown} (#{escape(minimal_ident)}), " if minimal_ident is not None
+                else f"{shown}, ") + state
+    facts = f"id {hex(ident)}, {kind}, {what}"
+    if parent:
+        facts += f", parent {hex(parent)}"
+    if thread:
+        facts += f", in thread #{escape(thread)}"
+    if state == "running":
+        facts += ", its frames are its thread's"
+    return facts
+
+
 def greenlet_listings(records: Sequence[tuple[Any, ...]], stack_texts: list[str],
                       known: dict[str, str], escape: Callable[[Any], str],
                       spawned: Callable[[Any], str], banner: str) -> list[str]:
@@ -127,30 +154,8 @@ def greenlet_listings(records: Sequence[tuple[Any, ...]], stack_texts: list[str]
     lines: list[str] = []
     size = 0
     for green in records:
-        if not isinstance(green, tuple) or len(green) != 10:
-            raise TypeError("not a greenlet record")
-        (ident, kind_name, name, minimal_ident, state_name, parent, thread,
-         _spawned_by, spawning_stack, stack) = green
-        state = known.get(state_name)
-        if state is None:
-            state = known[state_name] = escape(state_name)
-        kind = known.get(kind_name)
-        if kind is None:
-            kind = known[kind_name] = escape(kind_name)
-        what = state
-        if name:
-            shown = escape(name)
-            what = (f"{shown} (#{escape(minimal_ident)}), " if minimal_ident is not None
-                    else f"{shown}, ") + state
-        facts = f"id {hex(ident)}, {kind}, {what}"
-        if parent:
-            facts += f", parent {hex(parent)}"
-        if thread:
-            facts += f", in thread #{escape(thread)}"
-        if state == "running":
-            facts += ", its frames are its thread's"
-        text = f"{banner}\n\n({facts})\n\n{stack_texts[stack]}"
-        if spawning_stack is not None:
+        text = f"{banner}\n\n({greenlet_facts(green, known, escape)})\n\n{stack_texts[green[9]]}"
+        if green[8] is not None:
             text += "\n" + spawned(green)
         lines.append(text)
         size += len(text) + 1

@@ -70,14 +70,14 @@ class RawCapture:
     def thread(self, index: int) -> tuple[int, int, RawFrames]: ...
     def greenlet(self, index: int) -> tuple[object, object | None, int, RawFrames]: ...
     # Every greenlet at once: greenlets, parents (or None), states, frames.
-    # Every greenlet at once, as rows of row_type (a tuple type: id, type
-    # name, state name, parent's id or None, frames, the greenlet).
+    # Greenlets start to stop (all by default), as rows of row_type (a tuple
+    # type: id, type name, state name, parent's id or None, frames, the
+    # greenlet), in one call that holds the GIL throughout.
     # type_names: each type's qualified name, filled in for a new type;
-    # frames_of(raw frames): the caller's frames for a distinct stack,
-    # asked once for each.
+    # frames_of(raw frames): the caller's frames for a distinct stack.
     def greenlet_rows(
         self, row_type: Any, state_names: tuple[str, ...], type_names: dict[type, str],
-        frames_of: Callable[[RawFrames], Any],
+        frames_of: Callable[[RawFrames], Any], start: int = 0, stop: int = -1,
     ) -> list[Any]: ...
     def greenlet_columns(
         self,

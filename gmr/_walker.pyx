@@ -686,17 +686,21 @@ cdef class RawCapture:
             stacks.append(self._frames_of(context))
         return greenlets, parents, states, stacks
 
-    def greenlet_rows(self, row_type, tuple state_names, dict type_names, frames_of):
-        """Every greenlet at once, as rows of row_type (a tuple type: id,
-        type name, state name, parent's id or None, frames, the greenlet),
-        made from C calls in one call. type_names: each type's qualified
-        name, filled in for a new type; frames_of(raw frames): the caller's
-        frames for a distinct stack, asked once for each."""
+    def greenlet_rows(self, row_type, tuple state_names, dict type_names, frames_of,
+                      Py_ssize_t start=0, Py_ssize_t stop=-1):
+        """Greenlets start to stop (all by default), as rows of row_type (a
+        tuple type: id, type name, state name, parent's id or None, frames,
+        the greenlet), made from C calls in one call (which holds the GIL
+        throughout: ask for a thousand at a time). type_names: each type's
+        qualified name, filled in for a new type; frames_of(raw frames): the
+        caller's frames for a distinct stack."""
         cdef Py_ssize_t i
         cdef Context *context
         cdef dict frames_by_stack = {}
         cdef list rows = []
-        for i in range(self.threads, self.threads + self.greenlets):
+        if stop < 0 or stop > self.greenlets:
+            stop = self.greenlets
+        for i in range(self.threads + max(0, start), self.threads + stop):
             context = &self.contexts[i]
             green = <object>context.greenlet
             kind = type(green)

@@ -149,12 +149,14 @@ class RawCapture:
                 [row[2] for row in self._greenlets], [row[3] for row in self._greenlets])
 
     def greenlet_rows(self, row_type: Any, state_names: tuple[str, ...],
-                      type_names: dict[type, str],
-                      frames_of: Callable[[RawFrames], Any]) -> list[Any]:
-        """As the compiled core's: every greenlet as a row of row_type."""
+                      type_names: dict[type, str], frames_of: Callable[[RawFrames], Any],
+                      start: int = 0, stop: int = -1) -> list[Any]:
+        """As the compiled core's: greenlets start to stop as rows of row_type."""
         frames_by_stack: dict[int, Any] = {}
         rows = []
-        for green, parent, state, raw_frames in self._greenlets:
+        if stop < 0 or stop > len(self._greenlets):
+            stop = len(self._greenlets)
+        for green, parent, state, raw_frames in self._greenlets[max(0, start):stop]:
             kind = type(green)
             name = type_names.get(kind)
             if name is None:

@@ -173,35 +173,6 @@ def _thread_facts(thread: ThreadRecord) -> str:
     return ", ".join(parts)
 
 
-def _greenlet_facts(green: GreenletRecord, known: dict[str, str] | None = None) -> str:
-    # Written for speed: a report may list 10,000 greenlets (hex() is
-    # quicker than a format spec). known: the escaped text of the few types
-    # and states of a listing, made once each.
-    known = {} if known is None else known
-    state = known.get(green.state)
-    if state is None:
-        state = known[green.state] = escape(green.state)
-    kind = known.get(green.type)
-    if kind is None:
-        kind = known[green.type] = escape(green.type)
-    what = state
-    name = green.name
-    if name:
-        name = escape(name)
-        ident = green.minimal_ident
-        what = (f"{name} (#{escape(ident)}), " if ident is not None else f"{name}, ") + state
-    facts = f"id {hex(green.id)}, {kind}, {what}"
-    parent = green.parent
-    if parent:
-        facts += f", parent {hex(parent)}"
-    thread = green.thread
-    if thread:
-        facts += f", in thread #{escape(thread)}"
-    if state == "running":
-        facts += ", its frames are its thread's"
-    return facts
-
-
 def _threads(out: list[str], items: tuple[ThreadRecord | Group, ...],
              stacks: _StackText) -> None:
     for item in items:
@@ -215,37 +186,41 @@ def _threads(out: list[str], items: tuple[ThreadRecord | Group, ...],
         out.append(stacks.stack(item.stack))
 
 
+#: Greenlet listings per call of files.greenlet_listings, which holds the GIL
+#: throughout: 128 listings 30 frames deep are about 300 KB of text.
+LISTINGS_SLICE = 128
+
+
 def _greenlets(out: list[str], items: tuple[GreenletRecord | Group, ...],
                stacks: _StackText) -> None:
     if not items:
         out += ("No green threads.", "")
-    green_banner = _context_banner("Green Thread")
-    known: dict[str, str] = {}
-    if items and not isinstance(items[0], Group):
+        return
+    known: dict[str, str] = {}  # escape() of the few types and states
+    if not isinstance(items[0], Group):
         # One greenlet at a time (not grouped): thousands of listings, made
         # by the files unit from the records' fields and the stack texts.
-        out += files.greenlet_listings(
-            items, stacks.texts(), known, escape,
-            lambda green: stacks.spawned(green.spawned_by, green.spawning_stack), green_banner)
+        # Each call holds the GIL throughout: a slice at a time.
+        texts, banner = stacks.texts(), _context_banner("Green Thread")
+        for start in range(0, len(items), LISTINGS_SLICE):
+            out += files.greenlet_listings(
+                items[start:start + LISTINGS_SLICE], texts, known, escape,
+                lambda green: stacks.spawned(green.spawned_by, green.spawning_stack), banner)
         return
-    stack_text = stacks.stack
-    for item in items:
-        if isinstance(item, Group):
-            _group(out, item, ("Green Thread", "Green Threads"),
-                   [f"  {_greenlet_facts(member, known)}" for member in item.members])
-            out.append(stacks.stack(item.stack))
-            # Where the members named were spawned, as JSON's members say.
-            spawned: dict[tuple[int | None, int], list[int]] = {}
-            for member in item.members:
-                if member.spawning_stack is not None:
-                    spawned.setdefault((member.spawned_by, member.spawning_stack),
-                                       []).append(member.id)
-            for (spawner, where), ids in spawned.items():
-                out.append(stacks.spawned(spawner, where, ids if len(spawned) > 1 else None))
-            continue
-        out += (green_banner, "", f"({_greenlet_facts(item, known)})", "", stack_text(item.stack))
-        if item.spawning_stack is not None:
-            out.append(stacks.spawned(item.spawned_by, item.spawning_stack))
+    for group in items:
+        if not isinstance(group, Group):
+            raise TypeError("greenlets both grouped and not")
+        _group(out, group, ("Green Thread", "Green Threads"),
+               [f"  {files.greenlet_facts(member, known, escape)}" for member in group.members])
+        out.append(stacks.stack(group.stack))
+        # Where the members named were spawned, as JSON's members say.
+        spawned: dict[tuple[int | None, int], list[int]] = {}
+        for member in group.members:
+            if member.spawning_stack is not None:
+                spawned.setdefault((member.spawned_by, member.spawning_stack),
+                                   []).append(member.id)
+        for (spawner, where), ids in spawned.items():
+            out.append(stacks.spawned(spawner, where, ids if len(spawned) > 1 else None))
 
 
 def _group(out: list[str], group: Group, nouns: tuple[str, str], members: list[str]) -> None:

@@ -18,7 +18,7 @@ import sys
 import time
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from itertools import repeat
+from itertools import islice, repeat
 from types import ModuleType
 from typing import Any
 
@@ -159,7 +159,12 @@ def greenlets_data(captured: snapshot.Snapshot, options: Options,
     thread_of = greenlets.thread_finder(captured.greenlets)
     rows = zip(ids, type_names, names, minimal_idents, states, parents, map(thread_of, ids),
                spawned_by, spawning, stacks.stacks(frames), strict=True)
-    records = tuple(map(tuple.__new__, repeat(GreenletRecord), rows))
+    # A slice at a time: a run of C calls holds the GIL throughout.
+    made = map(tuple.__new__, repeat(GreenletRecord), rows)
+    parts: list[GreenletRecord] = []
+    while part := list(islice(made, snapshot.SLICE)):
+        parts += part
+    records = tuple(parts)
     if options.group_stacks:
         # A running greenlet's frames are its thread's: never one group with
         # a greenlet that has no frames because it has not started.

@@ -195,11 +195,12 @@ def test_a_dict_option_shows_its_items_not_a_python_repr() -> None:
     assert not [line for line in lines if "{" in line]
 
 
-def test_greenlet_listings_of_both_twins_read_as_render_writes_them(core: Any) -> None:
+def test_greenlet_facts_and_listings_of_both_twins(core: Any) -> None:
     """The files unit makes the listings of ungrouped greenlets, thousands
-    at a time: both twins give, block for block, the text that render's own
-    facts line and stack texts give, for names, idents, hostile text,
-    running greenlets, spawning stacks, and enough records for many blocks."""
+    at a time, and the facts line of each (a group's members too): both
+    twins give the same facts and, block for block, the listings those
+    facts and the stack texts make, for names, idents, hostile text, running
+    greenlets, spawning stacks, and enough records for many blocks."""
     stack_texts = ["a.py:1 in f\n    `x()`\n", "No Traceback!\n"]
     spawned_by = {}
     records = [
@@ -223,9 +224,18 @@ def test_greenlet_listings_of_both_twins_read_as_render_writes_them(core: Any) -
                                     banner)
     assert len(blocks) > 2
     assert all(len(block) < 2 * (1 << 16) for block in blocks)
+    facts = [core.greenlet_facts(green, {}, render.escape) for green in records[:4]]
+    assert facts == [
+        "id 0x7f0000001000, greenlet.greenlet, suspended, parent 0x7f0000000100",
+        "id 0x7f0000002000, gevent.greenlet.Greenlet, poller (#3), suspended, "
+        "parent 0x7f0000000200, in thread #140000000000100",
+        "id 0x7f0000003000, gevent.greenlet.Greenlet, green\\u2028one\\x1b]0;t\\x07, "
+        "not started, in thread #140000000000100",
+        "id 0x7f0000004000, x\\ny, running, its frames are its thread's",
+    ]
     expected = []
     for green in records:
-        text = (f"{banner}\n\n({render._greenlet_facts(green)})\n\n"
+        text = (f"{banner}\n\n({core.greenlet_facts(green, {}, render.escape)})\n\n"
                 f"{stack_texts[green.stack]}")
         if green.spawning_stack is not None:
             text += "\n" + spawned(green)
