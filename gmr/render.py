@@ -191,22 +191,40 @@ def _threads(out: list[str], items: tuple[ThreadRecord | Group, ...],
 LISTINGS_SLICE = 128
 
 
+def _one_by_one(items: tuple[GreenletRecord | Group, ...]) -> bool:
+    """Whether greenlets are listed one at a time (not grouped, not none)."""
+    return bool(items) and not isinstance(items[0], Group)
+
+
+def _greenlet_listings(items: tuple[GreenletRecord | Group, ...],
+                       stacks: _StackText) -> Iterator[list[str]]:
+    """The listings of greenlets one at a time, made by the files unit from
+    the records' fields and the stack texts, LISTINGS_SLICE at a time (each
+    call holds the GIL throughout), each slice under its own guard."""
+    known: dict[str, str] = {}  # escape() of the few types and states
+    texts, banner = stacks.texts(), _context_banner("Green Thread")
+
+    def spawned(green: GreenletRecord) -> str:
+        where = green.spawning_stack  # the files unit asks only where there is one
+        return "" if where is None else stacks.spawned(green.spawned_by, where)
+
+    def listings(out: list[str], part: tuple[GreenletRecord | Group, ...]) -> None:
+        out += files.greenlet_listings(part, texts, known, escape, spawned, banner)
+
+    for start in range(0, len(items), LISTINGS_SLICE):
+        yield _guarded(functools.partial(listings, part=items[start:start + LISTINGS_SLICE]))
+
+
 def _greenlets(out: list[str], items: tuple[GreenletRecord | Group, ...],
                stacks: _StackText) -> None:
     if not items:
         out += ("No green threads.", "")
         return
-    known: dict[str, str] = {}  # escape() of the few types and states
-    if not isinstance(items[0], Group):
-        # One greenlet at a time (not grouped): thousands of listings, made
-        # by the files unit from the records' fields and the stack texts.
-        # Each call holds the GIL throughout: a slice at a time.
-        texts, banner = stacks.texts(), _context_banner("Green Thread")
-        for start in range(0, len(items), LISTINGS_SLICE):
-            out += files.greenlet_listings(
-                items[start:start + LISTINGS_SLICE], texts, known, escape,
-                lambda green: stacks.spawned(green.spawned_by, green.spawning_stack), banner)
+    if _one_by_one(items):
+        for lines in _greenlet_listings(items, stacks):
+            out += lines
         return
+    known: dict[str, str] = {}  # escape() of the few types and states
     for group in items:
         if not isinstance(group, Group):
             raise TypeError("greenlets both grouped and not")
@@ -393,6 +411,12 @@ def _text_sections(report: Report) -> Iterator[list[str]]:
         except Exception as error:  # a title that cannot be made text
             title = banner(f"<title failed: {type(error).__name__}>")
         yield [title]
+        if section.kind == "greenlets" and section.error is None and _one_by_one(section.data):
+            # Thousands of listings: a slice at a time, each under its own
+            # guard, so that no more than a slice of their text is alive at
+            # once (a section of 20 MB, held whole, stayed in the heap).
+            yield from _greenlet_listings(section.data, stacks)
+            continue
         yield _guarded(functools.partial(_section_text, section=section, stacks=stacks))
 
 
