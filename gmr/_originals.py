@@ -70,18 +70,22 @@ def write_all(fd: int, data: bytes) -> None:
         view = view[write(fd, view):]
 
 
+#: writev() takes at most IOV_MAX (1024 on Linux) pieces.
+MAX_PIECES = 512
+
+
 def batched(pieces: Iterable[bytes], size: int) -> Iterator[list[bytes]]:
-    """The pieces in lists of about size bytes (one writev() each: each
-    write lets the GIL go, and the watcher then waits to get it back behind
-    the service's busy threads). They are never joined: a buffer over
-    malloc's mmap threshold (128 KiB), once freed, raises that threshold for
-    good, and later ones stay in the service's heap."""
+    """The pieces in lists of about size bytes, at most MAX_PIECES (one
+    writev() each: each write lets the GIL go, and the watcher then waits to
+    get it back behind the service's busy threads). They are never joined: a
+    buffer over malloc's mmap threshold (128 KiB), once freed, raises that
+    threshold for good, and later ones stay in the service's heap."""
     batch: list[bytes] = []
     batched_size = 0
     for piece in pieces:
         batch.append(piece)
         batched_size += len(piece)
-        if batched_size >= size:
+        if batched_size >= size or len(batch) >= MAX_PIECES:
             yield batch
             batch, batched_size = [], 0
     if batch:

@@ -103,6 +103,13 @@ def test_publish_chunks_writes_batches_and_publishes_whole(
     assert [path.name for path in tmp_path.iterdir()] == [Path(name).name]
 
 
+def test_publish_chunks_of_many_small_pieces(core: ModuleType, tmp_path: Path) -> None:
+    """More pieces than one writev() takes (IOV_MAX, 1024): still whole."""
+    pieces = [bytes([n % 256]) for n in range(5000)]
+    name = core.publish_chunks(str(tmp_path), "svc", "", iter(pieces))
+    assert Path(name).read_bytes() == b"".join(pieces)
+
+
 def test_publish_chunks_cut_short_leaves_no_file(core: ModuleType, tmp_path: Path) -> None:
     """A report whose making fails half-way (the pieces raise) is not
     published, and its temporary file is gone: a report is whole or not at all."""
