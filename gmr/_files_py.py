@@ -119,18 +119,22 @@ def publish_chunks(directory: str, prefix: str, suffix: str, chunks: Iterable[by
 _BLOCK = 1 << 16
 
 
+def _escaped(known: dict[str, str], value: str, escape: Callable[[Any], str]) -> str:
+    """escape(value) for one of the few types and states, made once each."""
+    text = known.get(value)
+    if text is None:
+        text = known[value] = escape(value)
+    return text
+
+
 def greenlet_facts(green: tuple[Any, ...], known: dict[str, str],
                    escape: Callable[[Any], str]) -> str:
     """As the compiled core's: a greenlet record's facts line, unbracketed."""
     if not isinstance(green, tuple) or len(green) != 10:
         raise TypeError("not a greenlet record")
     ident, kind_name, name, minimal_ident, state_name, parent, thread = green[:7]
-    state = known.get(state_name)
-    if state is None:
-        state = known[state_name] = escape(state_name)
-    kind = known.get(kind_name)
-    if kind is None:
-        kind = known[kind_name] = escape(kind_name)
+    state = _escaped(known, state_name, escape)
+    kind = _escaped(known, kind_name, escape)
     what = state
     if name:
         shown = escape(name)

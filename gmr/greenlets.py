@@ -46,18 +46,10 @@ _records: dict[type, bool] = {}
 def identity(green: object, tables: dict[int, Any] | None = None) -> GreenletIdentity:
     """tables: where a report keeps, for all its greenlets, the ident table
     found for each hub's registry (finding it is the costly part)."""
-    # Only the instance's own name: a class attribute or property of that
-    # name (gevent's computes one) is not read, and no instance dict is made.
     own = walker.instance_dict(green)
-    assigned = dict.get(own, "name") if own is not None else None
-    name = assigned if isinstance(assigned, str) else None
-    kind = type(green)
-    records = _records.get(kind)
-    if records is None:
-        records = _records[kind] = (hasattr(kind, "minimal_ident")
-                                    or hasattr(kind, "spawning_greenlet"))
-    if not records:  # the look-ups below would all miss: one per greenlet adds up
-        return UNKNOWN if name is None else GreenletIdentity(name, None, None, ())
+    if not _records_more(type(green)):
+        return _named(own)  # the look-ups below would all miss: one per greenlet adds up
+    name = _own_name(own)
     ident = _assigned_ident(green, {} if tables is None else tables)
     if name is None and ident is not None:
         name = f"Greenlet-{ident}"
@@ -73,18 +65,35 @@ def identities(greens: Sequence[object],
     or spawners (greenlet's own, eventlet's), only the names that instances
     were given are read, a column at a time: 10,000 greenlets cost a few
     hundred microseconds, and no Python call each."""
-    kinds = set(map(type, greens))
-    for kind in kinds.difference(_records):
-        _records[kind] = hasattr(kind, "minimal_ident") or hasattr(kind, "spawning_greenlet")
-    if any(_records[kind] for kind in kinds):
+    if any(map(_records_more, set(map(type, greens)))):
         tables = {} if tables is None else tables
         return [identity(green, tables) for green in greens]
+    # No call for a greenlet without a dict of its own (all of them on 3.13).
     return [UNKNOWN if own is None else _named(own) for own in map(walker.instance_dict, greens)]
 
 
-def _named(own: dict[str, object]) -> GreenletIdentity:
-    assigned = dict.get(own, "name")
-    return GreenletIdentity(assigned, None, None, ()) if isinstance(assigned, str) else UNKNOWN
+def _records_more(kind: type) -> bool:
+    """Whether greenlets of this type record more than a name (gevent's:
+    idents and spawners), asked of each type once."""
+    records = _records.get(kind)
+    if records is None:
+        records = _records[kind] = (hasattr(kind, "minimal_ident")
+                                    or hasattr(kind, "spawning_greenlet"))
+    return records
+
+
+def _own_name(own: dict[str, object] | None) -> str | None:
+    """The name an instance was given, from its own dict only: a class
+    attribute or property of that name (gevent's computes one) is not read,
+    and no instance dict is made (walker.instance_dict)."""
+    assigned = dict.get(own, "name") if own is not None else None
+    return assigned if isinstance(assigned, str) else None
+
+
+def _named(own: dict[str, object] | None) -> GreenletIdentity:
+    """The identity of a greenlet whose type records only a name."""
+    name = _own_name(own)
+    return UNKNOWN if name is None else GreenletIdentity(name, None, None, ())
 
 
 def _assigned_ident(green: object, tables: dict[int, Any]) -> int | None:

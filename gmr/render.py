@@ -217,17 +217,15 @@ def _greenlet_listings(items: tuple[GreenletRecord | Group, ...],
 
 def _greenlets(out: list[str], items: tuple[GreenletRecord | Group, ...],
                stacks: _StackText) -> None:
+    """No greenlets, or their groups (_text_sections streams the listings of
+    ungrouped ones, _greenlet_listings)."""
     if not items:
         out += ("No green threads.", "")
-        return
-    if _one_by_one(items):
-        for lines in _greenlet_listings(items, stacks):
-            out += lines
         return
     known: dict[str, str] = {}  # escape() of the few types and states
     for group in items:
         if not isinstance(group, Group):
-            raise TypeError("greenlets both grouped and not")
+            raise TypeError("ungrouped greenlets are listed by _greenlet_listings")
         _group(out, group, ("Green Thread", "Green Threads"),
                [f"  {files.greenlet_facts(member, known, escape)}" for member in group.members])
         out.append(stacks.stack(group.stack))

@@ -175,8 +175,8 @@ _type_names: dict[type, str] = {}
 _STATE_NAMES = tuple(GREENLET_STATES[number] for number in range(len(GREENLET_STATES)))
 
 
-#: Greenlets per call of the walker's greenlet_rows (or listings per call of
-#: files.greenlet_listings): each call holds the GIL throughout, and 1,000
+#: Greenlets per call of the walker's greenlet_rows (and records per slice in
+#: report.greenlets_data): each call holds the GIL throughout, and 1,000
 #: greenlets 30 frames deep take about 0.4 ms; between calls, the busy
 #: threads of the service get their turn.
 SLICE = 1000
