@@ -41,7 +41,8 @@ def test_degraded_report_while_a_c_call_holds_the_gil(service, twin_env, tmp_pat
     assert "DEGRADED REPORT" in text and "a C call is holding it" in text
     assert "hold_the_gil" in text and "watchdog_stuck.py" in text
     assert degraded[0].stat().st_mode & 0o777 == 0o600
-    assert not list(tmp_path.glob(".*.tmp"))
+    # The temporary name goes just after the report is linked to its own.
+    assert wait_for(lambda: not list(tmp_path.glob(".*.tmp")), 5)
     # Then the full capture, once the GIL is back, shows where main was.
     code, stdout, stderr = svc.finish(20)
     assert code == 0, stderr
