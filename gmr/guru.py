@@ -98,12 +98,13 @@ class TextGuruMeditation:
     _said: set[str] = set()
 
     @classmethod
-    def _option(cls, name: str, default: Any) -> Any:
-        """The value of [oslo_reports] name, or default. The one place where
-        a value an option does not accept (one oslo.config refuses, or one
-        outside gmr_opts.RANGES) becomes one line on stderr, naming the
+    def _option(cls, name: str) -> Any:
+        """The value of [oslo_reports] name, or its default. The one place
+        where a value an option does not accept (one oslo.config refuses, or
+        one outside gmr_opts.RANGES) becomes one line on stderr, naming the
         option, the value and the default used: the service and its reports
-        go on with the default."""
+        go on with the default (and the report's Configuration says so)."""
+        default = gmr_opts.DEFAULTS[name]
         conf = cls._settings.conf
         if conf is None:
             return default
@@ -114,9 +115,9 @@ class TextGuruMeditation:
             return default
         except Exception:  # not registered, or not parsed yet
             return default
-        reason = gmr_opts.out_of_range(name, value)
-        if reason is not None:
-            cls._say_once(f"[oslo_reports] {name}: {value!r} is {reason}; using {default!r}")
+        refused = gmr_opts.refused(name, value)
+        if refused is not None:
+            cls._say_once(f"[oslo_reports] {name}: {value!r} is {refused}")
             return default
         return value
 
@@ -130,10 +131,10 @@ class TextGuruMeditation:
     def _request(cls, version: Any, form: str) -> pipeline.Request:
         """What a report is made of now: the options as [oslo_reports] says."""
         options = report.Options(
-            group_stacks=bool(cls._option("group_stacks", False)),
-            max_stack_depth=int(cls._option("max_stack_depth", 0) or 0),
-            environment_allowlist=tuple(cls._option("environment_allowlist", []) or ()),
-            section_timeout=float(cls._option("section_timeout", 5.0) or 5.0),
+            group_stacks=bool(cls._option("group_stacks")),
+            max_stack_depth=int(cls._option("max_stack_depth") or 0),
+            environment_allowlist=tuple(cls._option("environment_allowlist") or ()),
+            section_timeout=float(cls._option("section_timeout") or 5.0),
         )
         displaced = cls._watcher.displaced() if cls._watcher is not None else []
         return pipeline.Request(version, cls._conf(), tuple(cls._registered), options,
@@ -162,7 +163,7 @@ class TextGuruMeditation:
                 gmr_opts.set_defaults(conf)
             except Exception:  # registered already with other defaults: keep them
                 pass
-        directory = log_dir or cls._option("log_dir", None)
+        directory = log_dir or cls._option("log_dir")
         # Resolved once: a later os.chdir of the service does not move its reports.
         settings.log_dir = os.path.abspath(directory) if directory else None
         wanted = service_name or settings.service_name or program_name()
@@ -174,17 +175,17 @@ class TextGuruMeditation:
 
         if cls._watcher is None:
             cls._watcher = watcher.Watcher(cls._on_snapshot)
-        trigger_file = cls._option("file_event_handler", None)
+        trigger_file = cls._option("file_event_handler")
         cls.notes = servers.uwsgi_advice()
         if trigger_file and not signum:
             cls._watcher.watch_file(trigger_file,
-                                    float(cls._option("file_event_handler_interval", 1)))
+                                    float(cls._option("file_event_handler_interval")))
         elif setup_signal and not servers.in_uwsgi():
             cls._watcher.arm(signum or signal.SIGUSR2)
             servers.follow_gunicorn(cls.rearm_signals)
-        cls._watcher.limit_rate(int(cls._option("report_burst", 10)),
-                                float(cls._option("report_interval", 10.0)))
-        timeout = float(cls._option("watchdog_timeout", 1.0) or 0)
+        cls._watcher.limit_rate(int(cls._option("report_burst")),
+                                float(cls._option("report_interval")))
+        timeout = float(cls._option("watchdog_timeout") or 0)
         if timeout > 0:
             cls._watcher.enable_watchdog(timeout, settings.log_dir, settings.service_name)
         report.warm_up(cls._conf())
@@ -221,11 +222,11 @@ class TextGuruMeditation:
     @classmethod
     def _on_snapshot(cls, captured: snapshot.Snapshot) -> None:
         settings = cls._settings
-        request = cls._request(settings.version, str(cls._option("format", "text") or "text"))
+        request = cls._request(settings.version, str(cls._option("format") or "text"))
         destination = pipeline.Destination(
             settings.log_dir, settings.service_name or program_name(),
             f".{captured.pid}" if captured.pid != settings.setup_pid else "",
-            int(cls._option("max_reports", 0) or 0), int(cls._option("max_bytes", 0) or 0))
+            int(cls._option("max_reports") or 0), int(cls._option("max_bytes") or 0))
         try:
             pipeline.deliver(captured, request, destination)
         except OSError as error:

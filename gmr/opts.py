@@ -46,6 +46,13 @@ def out_of_range(name: str, value: Any) -> str | None:
         return f"outside {low:g}..{high:g}" if high is not None else f"below {low:g}"
     return None
 
+
+def refused(name: str, value: Any) -> str | None:
+    """Why gmr does not use a value of option name, and the default it uses
+    instead (None: the value is used)."""
+    reason = out_of_range(name, value)
+    return None if reason is None else f"{reason}; using {DEFAULTS[name]!r}"
+
 _options = [
     cfg.StrOpt("log_dir", help="Path to a log directory where to create a file"),
     cfg.StrOpt(
@@ -112,6 +119,10 @@ _options = [
     cfg.ListOpt("environment_allowlist", default=[],
                 help="Environment variables the report may show. None by default."),
 ]
+
+
+#: Each option's default: what gmr uses where a value is refused.
+DEFAULTS: dict[str, Any] = {opt.name: opt.default for opt in _options}
 
 
 def set_defaults(conf: cfg.ConfigOpts, **defaults: Any) -> None:

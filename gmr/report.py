@@ -23,6 +23,7 @@ from types import ModuleType
 from typing import Any
 
 from gmr import _originals, facts, greenlets, grouping, redact, snapshot, tasks
+from gmr import opts as gmr_opts
 from gmr._impl import trigger, walker
 from gmr.model import (
     GreenletRecord,
@@ -311,6 +312,12 @@ def configuration_data(conf: Any) -> dict[str, dict[str, Any]]:
             except Exception:  # an exception whose __str__ raises
                 message = f"<{kind}>"
             out[title][name] = _value(message, hidden)
+        if group == gmr_opts.GROUP and name in gmr_opts.DEFAULTS:
+            # gmr's own option: a value it does not use is shown with the one it does
+            refused = (f"using {gmr_opts.DEFAULTS[name]!r}" if failed is not None
+                       else gmr_opts.refused(name, value))
+            if refused is not None:
+                out[title][name] = f"{out[title][name]} <{refused}>"
     return out
 
 

@@ -82,7 +82,12 @@ def test_each_bad_value_is_one_line_and_reports_go_on(report_service, tmp_path: 
                               "max_bytes = -5\nmax_stack_depth = -3\n")
     written = [next_report(svc, logs) for _ in range(3)]
     assert reports(logs) == sorted(written)  # no retention: the default
-    assert " Threads " in written[-1].read_text()
+    text = written[-1].read_text()
+    assert " Threads " in text
+    # The report's Configuration shows each value refused beside the one used.
+    assert "  max_reports = -1 <below 0; using 0>\n" in text
+    assert "  max_bytes = -5 <below 0; using 0>\n" in text
+    assert "  max_stack_depth = -3 <below 0; using 0>\n" in text
     # Said once each, however many reports read them.
     assert sorted(_errors(svc)) == [
         "gmr: [oslo_reports] max_bytes: -5 is below 0; using 0",
@@ -101,3 +106,6 @@ def test_a_value_that_is_not_a_number_is_one_line(report_service, tmp_path: Path
     (line,) = _errors(svc)
     assert line.startswith("gmr: [oslo_reports] max_reports: ") and "'many'" in line
     assert line.endswith("; using 0")
+    (shown,) = [line for line in next_report(svc, logs).read_text().splitlines()
+                if line.startswith("  max_reports = ")]
+    assert shown.startswith("  max_reports = <ConfigFileValueError: ") and shown.endswith("> <using 0>")
