@@ -191,8 +191,10 @@ class Watcher:
         that fork without running those hooks. Also re-installs a handler
         that the application displaced."""
         if self._watchdog is not None:
+            # The parent's watchdog thread does not exist here; its signal
+            # and descriptor do (faulthandler's registration is inherited),
+            # and enable_watchdog below starts a thread on them.
             trigger.forget_watchdog()
-            self._watchdog = None
         self._fresh_process_state()
         for signum in self._signals:
             trigger.arm(signum, self._channel)

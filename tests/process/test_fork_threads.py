@@ -50,3 +50,17 @@ def test_a_fork_waits_for_the_report_under_way(service, twin_env, tmp_path: Path
     assert "done" in report.read_text()  # the section's own value: it was not cut short
     assert "gmr-section" in seen["before"]  # the section's own thread, then
     assert seen["after"] == [name for name in seen["before"] if name != "gmr-section"]
+
+
+def test_a_chain_of_forks_leaks_no_descriptor(service, twin_env, tmp_path: Path) -> None:
+    """Each forked generation has exactly its parent's descriptors (the
+    watchdog's was opened anew in each child and the inherited one kept),
+    and gmr's threads came back in each."""
+    svc = service("forks.py", str(tmp_path), "chain")
+    seen = [json.loads(svc.wait_for_line("{", 30)) for _ in range(6)]
+    compiled = twin_env["GMR_TEST_TWIN"] == "c"
+    threads = ["gmr-watchdog", "gmr-watcher"] if compiled else ["gmr-watcher"]
+    assert [each["generation"] for each in seen] == list(range(6))
+    for each in seen:
+        assert each["fds"] == seen[0]["fds"], each["generation"]
+        assert each["threads"] == threads, each["generation"]

@@ -3,6 +3,8 @@ then the full report comes once the GIL is free."""
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from pathlib import Path
 
@@ -48,6 +50,25 @@ def test_degraded_report_while_a_c_call_holds_the_gil(service, twin_env, tmp_pat
     assert code == 0, stderr
     assert any(line.startswith("captured main-at=") for line in stdout.splitlines())
     assert arrived < 2.5
+
+
+def test_degraded_report_in_a_forked_child(service, twin_env, tmp_path: Path) -> None:
+    """The child's watchdog, re-armed by the fork hook on the descriptor it
+    inherited, writes the child's degraded report with its stacks."""
+    if twin_env["GMR_TEST_TWIN"] == "py":
+        pytest.skip("the pure twin has no watchdog")
+    svc = service("watchdog_stuck.py", str(tmp_path), "3", env={"GMR_TEST_FORK": "1"})
+    child = int(svc.wait_for_line("child").split()[1])
+    svc.wait_for_line("blocking")
+    assert wait_in_futex(child)
+    os.kill(child, signal.SIGUSR2)
+    degraded = wait_for(lambda: list(tmp_path.glob("stuck_gurumeditation_*_degraded*")), 2.5)
+    assert degraded, "no degraded report in the child while the GIL was held"
+    text = degraded[0].read_text()
+    assert "hold_the_gil" in text and "no stacks here" not in text
+    code, stdout, stderr = svc.finish(20)
+    assert code == 0, stderr
+    assert any(line.startswith("captured main-at=") for line in stdout.splitlines())
 
 
 def test_a_degraded_report_cut_short_is_not_published(service, twin_env,

@@ -1,6 +1,6 @@
 """Forks after gmr is set up, and says what it saw.
 
-    forks.py <log_dir> <alone|with-thread|during-report>
+    forks.py <log_dir> <alone|with-thread|during-report|chain>
 
 gmr is set up (reports in log_dir, watchdog on), then a Python fork hook of
 another library's is registered after gmr's. With "with-thread" a thread of
@@ -10,11 +10,14 @@ multi-threaded-fork warnings it gave, and whether the child had a watcher
 of its own. Then "ready", and it waits for signals. With "during-report"
 it first asks for a report whose registered section takes a second, and
 forks while that section runs: the JSON line says whether the report was
-written by the time os.fork() returned.
+written by the time os.fork() returned. With "chain", five generations
+are forked, each by the one before, and each prints a JSON line of its
+descriptors and gmr's threads.
 """
 
 import json
 import os
+import re
 import sys
 import threading
 import warnings
@@ -37,6 +40,29 @@ def gmr_threads() -> list[str]:
             names.append(name)
     return sorted(names)
 
+
+def descriptors() -> list[str]:
+    """This process's descriptors: number and what each is."""
+    found = []
+    for fd in sorted(os.listdir("/proc/self/fd"), key=int):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:  # the directory's own descriptor, gone once listed
+            continue
+        # pipe:[inode]: a pipe made anew in each process is still the same kind
+        found.append(f"{fd} {re.sub(r'[[][0-9]+[]]', '', target)}")
+    return found
+
+
+if mode == "chain":
+    for generation in range(6):
+        if generation:
+            pid = os.fork()
+            if pid:  # the generation before waits for the rest of the chain
+                os._exit(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+        print(json.dumps({"generation": generation, "fds": descriptors(),
+                          "threads": gmr_threads()}), flush=True)
+    os._exit(0)
 
 after_hook_ran = []
 # Another library's hook, in Python, after gmr's: Python code runs in the

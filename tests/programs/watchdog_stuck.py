@@ -1,5 +1,7 @@
 """A service whose main thread holds the GIL in a long C call
-(ctypes.PyDLL keeps the GIL across the call) right after "blocking"."""
+(ctypes.PyDLL keeps the GIL across the call) right after "blocking".
+With GMR_TEST_FORK set, it forks after set-up, the parent waits, and the
+child is the one that says "child <pid>", then the rest."""
 
 import ctypes
 import os
@@ -50,6 +52,10 @@ w = watcher.Watcher(report)
 w.start()
 w.arm(signal.SIGUSR2)
 say(f"watchdog {w.enable_watchdog(0.3, directory, 'stuck')}")
+if os.environ.get("GMR_TEST_FORK"):
+    if pid := os.fork():
+        os._exit(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+    say(f"child {os.getpid()}")
 say("ready")
 say("blocking")
 hold_the_gil()
