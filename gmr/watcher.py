@@ -578,15 +578,18 @@ def _resume_once_forked() -> None:
     """A pending call in the main thread: run at its first bytecode after
     the call was queued, which may still be in a fork hook of another
     library's (then it waits for the next one), else back in the frame that
-    called os.fork()."""
-    if _fork_point is not None:
-        caller, lasti = _fork_point
-        running = sys._getframe(1)
-        while running.f_globals.get("__name__") == "gmr._trigger_py":  # its ctypes callback
-            running = running.f_back  # type: ignore[assignment]
-        if (running is not caller and caller.f_lasti == lasti
-                and trigger.call_in_main_thread(_resume_once_forked)):
-            return
+    called os.fork(). Nothing once the fork point is forgotten: the threads
+    came back already, or this is a forked child, which inherited the call
+    from its parent and has made its own threads (rearm)."""
+    if _fork_point is None:
+        return
+    caller, lasti = _fork_point
+    running = sys._getframe(1)
+    while running.f_globals.get("__name__") == "gmr._trigger_py":  # its ctypes callback
+        running = running.f_back  # type: ignore[assignment]
+    if (running is not caller and caller.f_lasti == lasti
+            and trigger.call_in_main_thread(_resume_once_forked)):
+        return
     _resume_all()
 
 
