@@ -14,6 +14,11 @@ def read_files(
     paths: list[str], limit: int = ..., keep_gil: bool = False
 ) -> list[bytes | None]: ...
 
+# The trigger's hurry_capsule() (or None): True when this unit takes the GIL
+# back at once after each batch of reads or writes (gmr/_switch.h; the
+# compiled twin only).
+def use_hurry(capsule: object) -> bool: ...
+
 # The names in each directory (None where it cannot be listed); the compiled
 # core keeps the GIL (for this process's own /proc directories).
 def list_dirs(paths: list[str]) -> list[list[str] | None]: ...

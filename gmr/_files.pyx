@@ -12,6 +12,7 @@ import os
 
 from cpython.bytes cimport PyBytes_FromStringAndSize
 from cpython.object cimport PyObject
+from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_IsValid
 from libc.errno cimport EEXIST, EINTR, EIO, errno
 from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport strcmp, strerror, strlen
@@ -36,6 +37,11 @@ cdef extern from "_publish.h" nogil:
     int gmr_publish_step(int *fd, const char *base, char *temporary, size_t temporary_size,
                          const char *const *data, const size_t *sizes, size_t count, int last,
                          char *name, size_t size, int *stage)
+
+cdef extern from "_switch.h":
+    void gmr_use_hurry(void *calls)
+    void gmr_hurry() nogil
+    void gmr_hurried() nogil
 
 cdef extern from "<dirent.h>" nogil:
     ctypedef struct DIR
@@ -109,6 +115,8 @@ def read_files(paths, Py_ssize_t limit=1 << 24, bint keep_gil=False):
         with nogil:
             for i in range(count):
                 buffers[i] = _read_whole(paths_c[i], limit, &sizes[i])
+            gmr_hurry()
+        gmr_hurried()
     out = []
     for i in range(count):
         if buffers[i] == NULL:
@@ -120,6 +128,19 @@ def read_files(paths, Py_ssize_t limit=1 << 24, bint keep_gil=False):
     free(buffers)
     free(sizes)
     return out
+
+
+def use_hurry(capsule):
+    """The trigger's hurry_capsule(), or None (then nothing is hurried).
+    True when this unit takes the GIL back at once after each batch of
+    reads or writes (gmr/_switch.h)."""
+    if capsule is None:
+        gmr_use_hurry(NULL)
+        return False
+    if not PyCapsule_IsValid(capsule, b"gmr.hurry"):
+        raise TypeError("not a gmr.hurry capsule")
+    gmr_use_hurry(PyCapsule_GetPointer(capsule, b"gmr.hurry"))
+    return True
 
 
 def list_dirs(paths):
@@ -166,6 +187,8 @@ def publish(str directory, str prefix, str suffix, bytes data):
     if error == 0:
         with nogil:
             error = gmr_publish(base, content, size, name, sizeof(name), &stage)
+            gmr_hurry()
+        gmr_hurried()
     return _published(error, stage, base, name, directory)
 
 
@@ -197,6 +220,8 @@ cdef int _publish_batch(int *fd, char *base, char *temporary, size_t temporary_s
     with nogil:
         error = gmr_publish_step(fd, base, temporary, temporary_size, data, sizes, count, last,
                                  name, size, stage)
+        gmr_hurry()
+    gmr_hurried()
     free(data)
     free(sizes)
     return error

@@ -49,6 +49,10 @@ def read_files(paths: list[str], limit: int = 1 << 24,
     return out
 
 
+def use_hurry(capsule: object) -> bool:
+    return False  # Python cannot ask for the GIL without it
+
+
 def list_dirs(paths: list[str]) -> list[list[str] | None]:
     out: list[list[str] | None] = []
     for path in paths:

@@ -60,8 +60,19 @@ if TYPE_CHECKING:
     from gmr import _walker as walker
 else:
     walker, trigger, files = (_chosen[unit][0] for unit in ("walker", "trigger", "files"))
-if walker.IMPLEMENTATION == "compiled":
-    trigger.use_switch_interval(walker.switch_interval_cell())
+# Each let-go of the GIL in a report is followed by taking it back at once
+# (gmr/_switch.h): the walker knows how its holder is asked to let go, the
+# trigger's watchdog thread asks, the walker and the files unit call it.
+trigger.use_ask(walker.ask_capsule())
+_HURRIED = [unit.use_hurry(trigger.hurry_capsule()) for unit in (walker, files)]
+
+
+def hurried() -> bool:
+    """Whether each let-go of the GIL in a report is hurried now (every unit
+    compiled, a walker that can ask, the watchdog's thread running): then the
+    watcher holds the GIL as long as the service's own switch interval lets
+    any thread, and the interval is not lowered for the whole report."""
+    return all(_HURRIED) and trigger.can_hurry()
 # Greenlet discovery's one scan of the heap and its GC hook, at set-up rather
 # than in the first report's pause.
 walker.prepare()
@@ -88,4 +99,4 @@ def _fallback() -> str | None:
 #: pure twin, on which Python, why, and what the service loses.
 FALLBACK: str | None = _fallback()
 
-__all__ = ["FALLBACK", "IMPLEMENTATION", "LOSSES", "files", "trigger", "walker"]
+__all__ = ["FALLBACK", "IMPLEMENTATION", "LOSSES", "files", "hurried", "trigger", "walker"]

@@ -11,7 +11,7 @@
  *    function it generates, and a signal handler may only call
  *    async-signal-safe functions.
  * 2. The wait on the channel, without the GIL.
- * 3. The switch interval, lowered before the watcher takes the GIL back.
+ * 3. The switch interval around the wait (gmr/_switch.h).
  */
 #ifndef GMR_TRIGGER_H
 #define GMR_TRIGGER_H
@@ -294,56 +294,6 @@ static unsigned long
 gmr_signal_count(void)
 {
     return __atomic_load_n(&gmr_signals, __ATOMIC_RELAXED);
-}
-
-/* ------------------------------------------------------------------------ */
-/* The switch interval, lowered before the watcher takes the GIL back       */
-/* ------------------------------------------------------------------------ */
-
-/* A thread that wants the GIL waits a whole switch interval (5 ms by
- * default) before it asks the holder to let go. The watcher, woken by a
- * trigger while a service thread is busy, would wait that long before its
- * report even starts; so it lowers the interval while it still has no GIL,
- * and the Python side puts it back after the report. The store is what
- * sys.setswitchinterval does (3.10 and 3.11 keep the interval in
- * _PyRuntime, 3.12+ in the interpreter's GIL), and take_gil reads it each
- * time a thread starts to wait. NULL where the walker cannot say where it is. */
-static unsigned long *gmr_interval = NULL;
-/* The interval the last lowering replaced, in microseconds; 0: none. */
-static unsigned long gmr_interval_before = 0;
-
-/* Set once, with the GIL, from the walker's switch_interval_cell(): where
- * this interpreter keeps the interval. The walker is the only code of gmr that
- * reads CPython's internal structures; this unit only stores through it. */
-static void
-gmr_use_switch_interval(unsigned long *interval)
-{
-    gmr_interval = interval;
-}
-
-/* Without the GIL: lower the interval to microseconds, when it is higher. */
-static void
-gmr_lower_switch_interval(unsigned long microseconds)
-{
-    volatile unsigned long *interval = gmr_interval;
-    unsigned long before;
-    if (interval == NULL || microseconds == 0) {
-        return;
-    }
-    before = *interval;
-    if (before > microseconds) {
-        gmr_interval_before = before;
-        *interval = microseconds;
-    }
-}
-
-/* With the GIL: what the last lowering replaced (0: none), forgotten after. */
-static unsigned long
-gmr_take_interval_before(void)
-{
-    unsigned long before = gmr_interval_before;
-    gmr_interval_before = 0;
-    return before;
 }
 
 static long long

@@ -1,5 +1,5 @@
-# The typed boundary of the trigger: signal handler, pipe wait, switch
-# interval and watchdog. gmr/_trigger.pyx (compiled) and gmr/_trigger_py.py
+# The typed boundary of the trigger: signal handler, channel wait, taking
+# the GIL back, and watchdog. gmr/_trigger.pyx (compiled) and gmr/_trigger_py.py
 # (pure) both meet it; gmr/_impl.py picks one.
 from collections.abc import Callable
 from typing import Final
@@ -15,10 +15,11 @@ IMPLEMENTATION: Final[str]  # "compiled" or "pure"
 class Channel:
     def post(self, kinds: bytes) -> None: ...
     # What was posted since the last wait, one byte each (b"" once timeout
-    # passes). switch_interval > 0: a wake-up lowers the interpreter's switch
-    # interval to it (if higher) before the GIL is taken back. watchdog: the
-    # watchdog times the wait for the GIL after a wake-up (a report is coming).
-    def wait(self, timeout: float | None, switch_interval: float = 0.0,
+    # passes). prompt: a wake-up takes the GIL back at once, its holder asked
+    # to let go (gmr/_switch.h; the compiled twin only).
+    # watchdog: the watchdog times the wait for the GIL after a wake-up (a
+    # report is coming).
+    def wait(self, timeout: float | None, prompt: bool = False,
              watchdog: bool = True) -> bytes: ...
     def close(self) -> None: ...
 
@@ -32,10 +33,14 @@ def is_armed(signum: int) -> bool: ...
 def signal_taken(signum: int) -> bool: ...
 def signal_count() -> int: ...
 
-# The walker's switch_interval_cell(): where the interval lives (or None).
-def use_switch_interval(cell: object) -> None: ...
+# Taking the GIL back at once after a let-go (gmr/_switch.h): the walker's
+# ask_capsule() (or None); the calls the other units make around each
+# let-go (None in the pure twin); whether a let-go is hurried now (a holder
+# that can be asked, the watchdog's thread running to ask it).
+def use_ask(capsule: object) -> None: ...
+def hurry_capsule() -> object: ...
+def can_hurry() -> bool: ...
 
-def lowered_switch_interval() -> float | None: ...
 def name_this_thread(name: str) -> None: ...
 
 # Call function() in the main thread the next time it runs bytecode

@@ -1,16 +1,16 @@
 # cython: language_level=3
 """The trigger: the C signal handler, the channel the watcher waits on
 without the GIL (a semaphore: no descriptor the service could close or
-reuse), the switch interval lowered before the GIL is taken back, and the
-watchdog, a C thread that never takes the GIL (gmr/_watchdog.h).
+reuse), the GIL taken back at once after a wake-up (gmr/_switch.h),
+and the watchdog, a C thread that never takes the GIL (gmr/_watchdog.h).
 
-It reads no CPython internals: where the interpreter keeps its switch
-interval comes from the walker (use_switch_interval). gmr/_trigger.pyi is
+It reads no CPython internals: how the GIL is taken back at once after a
+wake-up comes from the walker (use_hurry). gmr/_trigger.pyi is
 the typed boundary; gmr/_trigger_py.py is the pure twin.
 """
 
 from cpython.bytes cimport PyBytes_FromStringAndSize
-from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_IsValid
+from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_IsValid, PyCapsule_New
 from cpython.ref cimport Py_DECREF, Py_INCREF
 from libc.errno cimport errno
 from libc.stdlib cimport free, malloc
@@ -32,9 +32,7 @@ cdef extern from "_trigger.h":
     int gmr_is_armed(int signum) nogil
     int gmr_signal_taken(int signum) nogil
     unsigned long gmr_signal_count() nogil
-    void gmr_use_switch_interval(unsigned long *interval)
-    void gmr_lower_switch_interval(unsigned long microseconds) nogil
-    unsigned long gmr_take_interval_before()
+
 
 cdef extern from "_watchdog.h":
     int gmr_wd_start(long long limit_ns, int signum, int fd) nogil
@@ -43,6 +41,13 @@ cdef extern from "_watchdog.h":
     void gmr_wd_set_target(const char *directory, const char *prefix) nogil
     void gmr_wd_waiting(int waiting) nogil
     unsigned long gmr_wd_dump_count() nogil
+    void gmr_wd_use_ask(void (*ask)(unsigned long) noexcept nogil)
+    int gmr_wd_can_hurry() nogil
+    void gmr_wd_hurry() nogil
+    void gmr_wd_hurried() nogil
+    ctypedef struct gmr_hurry_calls:
+        pass
+    const gmr_hurry_calls gmr_wd_hurry_calls
 
 cdef extern from "Python.h":
     int Py_AddPendingCall(int (*func)(void *) noexcept, void *arg)
@@ -94,31 +99,33 @@ cdef class Channel:
         for byte in kinds:
             gmr_channel_post(self.channel, gmr_kind(byte))
 
-    def wait(self, timeout, switch_interval=0.0, watchdog=True):
+    def wait(self, timeout, prompt=False, watchdog=True):
         """Wait until something is posted or timeout seconds pass (None: for
         ever), without the GIL: what was posted since the last wait, one byte
-        each, or b"" when the timeout passed first. With switch_interval
-        (seconds), a wake-up lowers the interpreter's switch interval to it
-        before the GIL is taken back, so that a busy thread lets go of it at
-        once; lowered_switch_interval() tells what it was. With watchdog,
-        the watchdog times the wait for the GIL after a wake-up (a report is
-        coming: without one, no degraded report either)."""
+        each, or b"" when the timeout passed first. With prompt, a wake-up
+        takes the GIL back at once: its holder is asked to let go of it
+        (gmr/_switch.h). With watchdog, the watchdog times the wait for the
+        GIL after a wake-up (a report is coming: without one, no degraded
+        report either)."""
         cdef bint timed = watchdog
+        cdef bint hurry = prompt
         cdef int timeout_ms = -1 if timeout is None else max(0, <int>(timeout * 1000))
-        cdef unsigned long prompt_us = max(0, <long>(switch_interval * 1e6))
         cdef char buffer[4096]
         cdef size_t got = 0
         cdef int woken, error = 0
         with nogil:
             woken = gmr_channel_wait(self.channel, timeout_ms)
             if woken == 1:
-                gmr_lower_switch_interval(prompt_us)
                 got = gmr_channel_take(self.channel, buffer, sizeof(buffer))
                 # From here until the GIL is ours, the watchdog times the wait.
                 if timed:
                     gmr_wd_waiting(1)
+                if hurry:
+                    gmr_wd_hurry()
             elif woken < 0:
                 error = errno
+        if woken == 1 and hurry:
+            gmr_wd_hurried()
         if woken == 1 and timed:
             gmr_wd_waiting(0)
         if woken < 0:
@@ -175,25 +182,30 @@ def signal_count():
 
 
 # ---------------------------------------------------------------------------
-# The wait, and the switch interval
+# Taking the GIL back at once
 # ---------------------------------------------------------------------------
 
-def use_switch_interval(cell):
-    """Where this interpreter keeps its switch interval: the capsule the
-    walker's switch_interval_cell() gives, or None (then nothing is lowered)."""
-    if cell is None:
-        gmr_use_switch_interval(NULL)
-    elif PyCapsule_IsValid(cell, b"gmr.switch_interval"):
-        gmr_use_switch_interval(<unsigned long *>PyCapsule_GetPointer(cell, b"gmr.switch_interval"))
+def use_ask(capsule):
+    """How the holder of the GIL is asked to let go of it: the walker's
+    ask_capsule(), or None (then no let-go is hurried)."""
+    if capsule is None:
+        gmr_wd_use_ask(NULL)
+    elif PyCapsule_IsValid(capsule, b"gmr.ask"):
+        gmr_wd_use_ask(<void (*)(unsigned long) noexcept nogil>PyCapsule_GetPointer(capsule, b"gmr.ask"))
     else:
-        raise TypeError("not a switch interval cell")
+        raise TypeError("not a gmr.ask capsule")
 
 
-def lowered_switch_interval():
-    """The switch interval (seconds) that read_trigger last replaced, or
-    None when it changed nothing; asked once, then forgotten."""
-    cdef unsigned long before = gmr_take_interval_before()
-    return before / 1e6 if before else None
+def hurry_capsule():
+    """The two calls around each let-go of the GIL by which the other units
+    have it back at once (gmr/_switch.h), for their use_hurry."""
+    return PyCapsule_New(<void *>&gmr_wd_hurry_calls, b"gmr.hurry", NULL)
+
+
+def can_hurry():
+    """Whether a let-go of the GIL is hurried now: the holder can be asked,
+    and the watchdog's thread runs to ask it."""
+    return bool(gmr_wd_can_hurry())
 
 
 def name_this_thread(str name):

@@ -118,10 +118,10 @@ class Channel:
         except OSError:
             pass  # full: a report is already pending
 
-    def wait(self, timeout: float | None, switch_interval: float = 0.0,
+    def wait(self, timeout: float | None, prompt: bool = False,
              watchdog: bool = True) -> bytes:
-        # Python cannot touch the switch interval without the GIL: the watcher
-        # lowers it once it has the GIL back. There is no watchdog here.
+        # Python cannot ask for the GIL without it: the watcher lowers the
+        # switch interval for the whole report instead. No watchdog here.
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             if self._lost or not self._owns(self._read):
@@ -245,12 +245,16 @@ def signal_count() -> int:
     return _signals
 
 
-def lowered_switch_interval() -> float | None:
+def use_ask(capsule: object) -> None:
+    return None  # no watchdog thread here to ask
+
+
+def hurry_capsule() -> object:
     return None
 
 
-def use_switch_interval(cell: object) -> None:
-    return None
+def can_hurry() -> bool:
+    return False
 
 
 

@@ -34,6 +34,7 @@
 #define GMR_WALKER_H
 
 #include <Python.h>
+#include <pthread.h>
 #include <string.h>
 #include <time.h>
 
@@ -74,6 +75,9 @@
 #  endif
 #  if PY_VERSION_HEX < 0x030C0000 || PY_VERSION_HEX >= 0x030D0000
 #    include <internal/pycore_runtime.h>  /* _PyRuntime: the GIL (3.10-3.11), debug offsets (3.13+) */
+#  endif
+#  if PY_VERSION_HEX >= 0x030D0000
+#    include <internal/pycore_ceval.h>  /* a thread's eval breaker bits */
 #  endif
 #endif
 
@@ -358,20 +362,64 @@ gmr_gc_collecting(void)
 }
 
 /* ------------------------------------------------------------------------ */
-/* The switch interval                                                      */
+/* Taking the GIL back at once (gmr/_switch.h)                              */
 /* ------------------------------------------------------------------------ */
 
-/* Where sys.setswitchinterval stores the interval: _PyRuntime on 3.10-3.11,
- * the interpreter's GIL on 3.12+. Handed to the trigger (gmr/_trigger.h),
- * which lowers it without the GIL. GIL held. */
-static inline unsigned long *
-gmr_switch_interval(void)
+#define GMR_CAN_HURRY 1
+
+/* This interpreter's GIL, and the interpreter (3.10-3.12 keep the request
+ * to let go there). Set once, with the GIL (gmr_ask_prepare). */
+static struct _gil_runtime_state *gmr_gil = NULL;
+static PyInterpreterState *gmr_gil_interp = NULL;
+
+static inline void
+gmr_ask_prepare(void)
 {
+    gmr_gil_interp = PyInterpreterState_Get();
 #if PY_VERSION_HEX >= 0x030C0000
-    return &PyInterpreterState_Get()->ceval.gil->interval;
+    gmr_gil = gmr_gil_interp->ceval.gil;
 #else
-    return &_PyRuntime.ceval.gil.interval;
+    gmr_gil = &_PyRuntime.ceval.gil;
 #endif
+}
+
+/* What take_gil does after waiting a whole switch interval: ask the holder
+ * of the GIL to let go of it at its next check of the eval breaker, unless
+ * it is the thread `unless` (pthread id: the watcher, which wants the GIL
+ * and may have it already). For the watcher, which wants the GIL back at
+ * once (gmr/_switch.h). No GIL.
+ *
+ * Under the GIL's mutex, as take_gil asks: while the GIL is locked, its last
+ * holder is the thread that holds it, which cannot free its thread state
+ * before it lets go, and letting go takes this mutex. */
+static void
+gmr_ask_holder_to_let_go(unsigned long unless)
+{
+    PyThreadState *holder;
+    if (gmr_gil == NULL) {
+        return;
+    }
+    pthread_mutex_lock(&gmr_gil->mutex);
+#if PY_VERSION_HEX >= 0x030D0000
+    if (__atomic_load_n(&gmr_gil->locked, __ATOMIC_RELAXED)) {
+        holder = (PyThreadState *)__atomic_load_n(&gmr_gil->last_holder, __ATOMIC_RELAXED);
+        if (holder != NULL && holder->thread_id != unless) {
+            /* 3.13+: the holder's own bit. */
+            _Py_set_eval_breaker_bit(holder, _PY_GIL_DROP_REQUEST_BIT);
+        }
+    }
+#else
+    if (_Py_atomic_load_relaxed(&gmr_gil->locked)) {
+        holder = (PyThreadState *)_Py_atomic_load_relaxed(&gmr_gil->last_holder);
+        if (holder != NULL && holder->thread_id != unless) {
+            /* 3.10-3.12: the interpreter's request, as SET_GIL_DROP_REQUEST
+             * makes it (the thread that takes the GIL next resets it). */
+            _Py_atomic_store_relaxed(&gmr_gil_interp->ceval.gil_drop_request, 1);
+            _Py_atomic_store_relaxed(&gmr_gil_interp->ceval.eval_breaker, 1);
+        }
+    }
+#endif
+    pthread_mutex_unlock(&gmr_gil->mutex);
 }
 
 /* The GIL's switch counter: every take of the GIL adds one. Read without
@@ -469,7 +517,6 @@ static inline int gmr_frame_lasti(gmr_frame *f) { (void)f; return -1; }
 static inline unsigned long gmr_thread_ident(PyThreadState *ts) { (void)ts; return 0; }
 static inline unsigned long gmr_thread_native_id(PyThreadState *ts) { (void)ts; return 0; }
 static inline void gmr_visit_heap(gmr_visit_fn v, void *a) { (void)v; (void)a; }
-static inline unsigned long *gmr_switch_interval(void) { return NULL; }
 
 static int
 gmr_layout_problem(char *problem, size_t size)
@@ -481,6 +528,12 @@ gmr_layout_problem(char *problem, size_t size)
 #endif /* GMR_WALKER */
 
 #if GMR_WALKER != 1
+/* Where the GIL is and how its holder is asked to let go are known only to
+ * the walker built with the interpreter's own headers. */
+#  define GMR_CAN_HURRY 0
+static inline void gmr_ask_prepare(void) {}
+static void gmr_ask_holder_to_let_go(unsigned long unless) { (void)unless; }
+
 /* No generation lists read (the debug-offsets walker, no walker): greenlet
  * discovery scans the whole heap at every report. */
 #  define GMR_HAS_GENERATIONS 0

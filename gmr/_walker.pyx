@@ -18,7 +18,7 @@ from types import CodeType
 
 from cpython.object cimport PyObject, PyTypeObject
 from cpython.bytes cimport PyBytes_FromStringAndSize
-from cpython.pycapsule cimport PyCapsule_New
+from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_IsValid, PyCapsule_New
 from cpython.weakref cimport PyWeakref_NewRef
 from libc.string cimport memset
 
@@ -77,7 +77,9 @@ cdef extern from "_walker.h":
     const int GMR_SEES_FROZEN
     long long gmr_now_ns() nogil
     int gmr_layout_problem(char *problem, size_t size)
-    unsigned long *gmr_switch_interval()
+    const int GMR_CAN_HURRY
+    void gmr_ask_prepare()
+    void gmr_ask_holder_to_let_go(unsigned long unless) noexcept nogil
     # frame shims: GIL held, borrowed pointers unless said
     gmr_frame *gmr_thread_frame(PyThreadState *)
     gmr_frame *gmr_frame_of_object(PyObject *)
@@ -99,6 +101,11 @@ cdef extern from "_walker.h":
                        long long patience_ns) nogil
     PyObject *gmr_getset_get(PyObject *descriptor, PyObject *obj)
     int gmr_type_bool(PyObject *type, PyObject *obj)
+
+cdef extern from "_switch.h":
+    void gmr_use_hurry(void *calls)
+    void gmr_hurry() nogil
+    void gmr_hurried() nogil
 
 
 # ---------------------------------------------------------------------------
@@ -176,13 +183,27 @@ def layout_problem():
     return _verdict
 
 
-def switch_interval_cell():
-    """Where this interpreter keeps its switch interval, for the trigger
-    (gmr._trigger.use_switch_interval), or None where the walker is not built."""
-    cdef unsigned long *cell = gmr_switch_interval()
-    if cell == NULL:
+def ask_capsule():
+    """How the holder of the GIL is asked to let go of it, as take_gil asks
+    (for the trigger's use_ask, gmr/_switch.h), or None where this walker
+    cannot."""
+    if not GMR_CAN_HURRY:
         return None
-    return PyCapsule_New(cell, b"gmr.switch_interval", NULL)
+    gmr_ask_prepare()
+    return PyCapsule_New(<void *>gmr_ask_holder_to_let_go, b"gmr.ask", NULL)
+
+
+def use_hurry(capsule):
+    """The trigger's hurry_capsule(), or None (then nothing is hurried).
+    True when this unit takes the GIL back at once after each hand-over
+    between two holds of a capture (gmr/_switch.h)."""
+    if capsule is None:
+        gmr_use_hurry(NULL)
+        return False
+    if not PyCapsule_IsValid(capsule, b"gmr.hurry"):
+        raise TypeError("not a gmr.hurry capsule")
+    gmr_use_hurry(PyCapsule_GetPointer(capsule, b"gmr.hurry"))
+    return True
 
 
 # ---------------------------------------------------------------------------
@@ -875,6 +896,8 @@ cdef class _Holds:
         with nogil:
             _prefault(frames, capacity, needed)
             gmr_hand_over(self.switch_number, before, 200000)
+            gmr_hurry()
+        gmr_hurried()
         if self.switch_number != NULL and self.switch_number[0] == before:
             self.gc_was_enabled = PyGC_Disable()
             self.since = gmr_now_ns()
@@ -967,6 +990,8 @@ def capture(greenlet_type=None, max_hold_ns=None):
         memset(contexts, 0, contexts_size)
         memset(frames[0], 0, <size_t>capacity[0] * sizeof(FrameRecord))
         _prefault(frames, capacity, expected_frames)
+        gmr_hurry()
+    gmr_hurried()
 
     # ---- the first hold: GIL held, the GC off, no switch to another thread;
     # every OS thread, and every greenlet found (not yet copied)

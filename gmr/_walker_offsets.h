@@ -146,12 +146,6 @@ gmr_visit_heap(gmr_visit_fn visit, void *arg)
     PyUnstable_GC_VisitObjects((gcvisitobjects_t)visit, arg);
 }
 
-static inline unsigned long *
-gmr_switch_interval(void)
-{
-    return NULL;
-}
-
 #define GMR_PLAUSIBLE(offset, limit) ((offset) > 0 && (offset) + sizeof(void *) <= (limit))
 
 static int

@@ -52,9 +52,13 @@ def layout_problem() -> str | None:
     return None
 
 
-def switch_interval_cell() -> object:
-    """None: this twin cannot say where the interpreter keeps it."""
+def ask_capsule() -> object:
+    """None: this twin cannot ask the holder of the GIL to let go."""
     return None
+
+
+def use_hurry(capsule: object) -> bool:
+    return False  # Python cannot ask for the GIL without it
 
 
 def instance_dict(obj: object) -> dict[str, object] | None:

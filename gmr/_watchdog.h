@@ -9,6 +9,10 @@
  * descriptor is pointed at the target with dup2() and the signal is raised
  * at this very thread, so the dump runs synchronously, here.
  *
+ * It also hurries the GIL back to the watcher (gmr/_switch.h): while the
+ * watcher waits to take it back after a let-go, the holder is asked to let
+ * go every GMR_ASK_EVERY_NS (then less often, see below).
+ *
  * Plain C because it must never run Python code or take the GIL. All state
  * is guarded by gmr_wd_mutex.
  */
@@ -16,6 +20,7 @@
 #define GMR_WATCHDOG_H
 
 #include "_publish.h"
+#include "_switch.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -47,6 +52,21 @@ static ino_t gmr_wd_fd_ino = 0;
 static char gmr_wd_directory[PATH_MAX];
 static char gmr_wd_prefix[256];
 static unsigned long gmr_wd_dumps = 0;
+/* How the holder of the GIL is asked to let go (the walker's; NULL: it
+ * cannot be), and whether the watcher waits for the GIL after a let-go. */
+static void (*gmr_wd_ask)(unsigned long unless) = NULL;
+static int gmr_wd_hurrying = 0;
+/* The watcher's thread (pthread id): the one thread never asked. */
+static unsigned long gmr_wd_hurry_for = 0;
+/* When the watcher began to wait for the GIL back (CLOCK_MONOTONIC ns). */
+static long long gmr_wd_hurry_since = 0;
+
+/* The holder is asked every GMR_ASK_EVERY_NS, enough for one busy thread
+ * after another to let go, for GMR_ASK_OFTEN_NS; after that (a C call holds
+ * the GIL and never checks) once a millisecond, which costs nothing. */
+#define GMR_ASK_EVERY_NS 50000LL
+#define GMR_ASK_OFTEN_NS 2000000LL
+#define GMR_ASK_SELDOM_NS 1000000LL
 
 static long long
 gmr_wd_now(void)
@@ -147,10 +167,28 @@ gmr_wd_dump(long long waited_ns, int signum, int target_fd)
     }
 }
 
+/* Until when to sleep: the next ask while hurrying, the end of the limit
+ * while a trigger waits for the GIL (not dumped yet), or for ever (0). */
+static long long
+gmr_wd_next(long long now, long long episode, int dumped)
+{
+    long long next = 0;
+    if (gmr_wd_hurrying && gmr_wd_ask != NULL) {
+        next = now + (now - gmr_wd_hurry_since < GMR_ASK_OFTEN_NS ? GMR_ASK_EVERY_NS
+                                                                  : GMR_ASK_SELDOM_NS);
+    }
+    if (episode != 0 && !dumped && (next == 0 || episode + gmr_wd_limit_ns < next)) {
+        next = episode + gmr_wd_limit_ns;
+    }
+    return next;
+}
+
 static void *
 gmr_wd_main(void *unused)
 {
     sigset_t blocked;
+    long long episode = 0, now, next;
+    int dumped = 0;
     (void)unused;
     /* Only faulthandler's signal may land here: the service's signals
      * (SIGUSR2 included) go to threads that can serve them. */
@@ -159,32 +197,37 @@ gmr_wd_main(void *unused)
     pthread_sigmask(SIG_SETMASK, &blocked, NULL);
     pthread_mutex_lock(&gmr_wd_mutex);
     while (gmr_wd_running) {
-        long long episode, deadline;
-        while (gmr_wd_running && gmr_wd_waiting_since == 0) {
-            pthread_cond_wait(&gmr_wd_cond, &gmr_wd_mutex);
+        if (gmr_wd_waiting_since != episode) {  /* a new wait, or none */
+            episode = gmr_wd_waiting_since;
+            dumped = 0;
         }
-        if (!gmr_wd_running) {
-            break;
+        now = gmr_wd_now();
+        if (gmr_wd_hurrying && gmr_wd_ask != NULL) {
+            void (*ask)(unsigned long) = gmr_wd_ask;
+            unsigned long unless = gmr_wd_hurry_for;
+            pthread_mutex_unlock(&gmr_wd_mutex);
+            ask(unless);
+            pthread_mutex_lock(&gmr_wd_mutex);
         }
-        episode = gmr_wd_waiting_since;
-        deadline = episode + gmr_wd_limit_ns;
-        while (gmr_wd_running && gmr_wd_waiting_since == episode && gmr_wd_now() < deadline) {
-            struct timespec until;
-            until.tv_sec = (time_t)(deadline / 1000000000LL);
-            until.tv_nsec = (long)(deadline % 1000000000LL);
-            pthread_cond_timedwait(&gmr_wd_cond, &gmr_wd_mutex, &until);
-        }
-        if (gmr_wd_running && gmr_wd_waiting_since == episode) {
+        if (episode != 0 && !dumped && now >= episode + gmr_wd_limit_ns) {
             int signum = gmr_wd_signal, fd = gmr_wd_fd;
-            long long waited = gmr_wd_now() - episode;
+            /* One degraded report per stuck episode. */
+            dumped = 1;
             gmr_wd_dumps++;
             pthread_mutex_unlock(&gmr_wd_mutex);
-            gmr_wd_dump(waited, signum, fd);
+            gmr_wd_dump(now - episode, signum, fd);
             pthread_mutex_lock(&gmr_wd_mutex);
-            /* One degraded report per stuck episode. */
-            while (gmr_wd_running && gmr_wd_waiting_since == episode) {
-                pthread_cond_wait(&gmr_wd_cond, &gmr_wd_mutex);
-            }
+            continue;
+        }
+        next = gmr_wd_next(now, episode, dumped);
+        if (next == 0) {
+            pthread_cond_wait(&gmr_wd_cond, &gmr_wd_mutex);
+        }
+        else {
+            struct timespec until;
+            until.tv_sec = (time_t)(next / 1000000000LL);
+            until.tv_nsec = (long)(next % 1000000000LL);
+            pthread_cond_timedwait(&gmr_wd_cond, &gmr_wd_mutex, &until);
         }
     }
     pthread_mutex_unlock(&gmr_wd_mutex);
@@ -256,6 +299,7 @@ gmr_wd_forget(void)
     pthread_mutex_init(&gmr_wd_mutex, NULL);
     gmr_wd_running = 0;
     gmr_wd_waiting_since = 0;
+    gmr_wd_hurrying = 0;
 }
 
 static void
@@ -278,6 +322,59 @@ gmr_wd_waiting(int waiting)
     }
     pthread_mutex_unlock(&gmr_wd_mutex);
 }
+
+/* How the holder of the GIL is asked to let go (set once, from the walker). */
+static void
+gmr_wd_use_ask(void (*ask)(unsigned long))
+{
+    pthread_mutex_lock(&gmr_wd_mutex);
+    gmr_wd_ask = ask;
+    pthread_mutex_unlock(&gmr_wd_mutex);
+}
+
+/* Whether a let-go is hurried: the holder can be asked, and this thread
+ * runs to ask it again until the GIL is back. */
+static int
+gmr_wd_can_hurry(void)
+{
+    int can;
+    pthread_mutex_lock(&gmr_wd_mutex);
+    can = gmr_wd_running && gmr_wd_ask != NULL;
+    pthread_mutex_unlock(&gmr_wd_mutex);
+    return can;
+}
+
+/* gmr/_switch.h: the watcher is about to take the GIL back (no GIL): the
+ * holder asked at once, then every GMR_ASK_EVERY_NS until gmr_wd_hurried. */
+static void
+gmr_wd_hurry(void)
+{
+    void (*ask)(unsigned long);
+    unsigned long me = (unsigned long)pthread_self();
+    pthread_mutex_lock(&gmr_wd_mutex);
+    ask = gmr_wd_running ? gmr_wd_ask : NULL;
+    if (ask != NULL) {
+        gmr_wd_hurrying = 1;
+        gmr_wd_hurry_for = me;
+        gmr_wd_hurry_since = gmr_wd_now();
+        pthread_cond_broadcast(&gmr_wd_cond);
+    }
+    pthread_mutex_unlock(&gmr_wd_mutex);
+    if (ask != NULL) {
+        ask(me);
+    }
+}
+
+/* The watcher holds the GIL again. */
+static void
+gmr_wd_hurried(void)
+{
+    pthread_mutex_lock(&gmr_wd_mutex);
+    gmr_wd_hurrying = 0;
+    pthread_mutex_unlock(&gmr_wd_mutex);
+}
+
+static const gmr_hurry_calls gmr_wd_hurry_calls = {gmr_wd_hurry, gmr_wd_hurried};
 
 static unsigned long
 gmr_wd_dump_count(void)

@@ -50,16 +50,11 @@ class ThreadFacts:
     cpu_seconds: float | None
 
 
-_exists: dict[str, bool] = {}
-
-
-def _kernel_has(path: str) -> bool:
-    """Whether the kernel keeps this /proc file, asked once per path (an
-    os.path.exists per report would let the GIL go)."""
-    known = _exists.get(path)
-    if known is None:
-        known = _exists[path] = os.path.exists(path)
-    return known
+#: What this kernel's /proc keeps, asked once, at import: in a report, an
+#: os.path.exists would let the GIL go, and wait to get it back from a busy
+#: thread. (The kernel is the same after a fork.)
+_PROC_STAT = os.path.exists("/proc/self/stat")
+_PROC_CHILDREN = os.path.exists(f"/proc/self/task/{os.getpid()}/children")
 
 
 def read_texts(paths: Iterable[str], own: bool = False) -> dict[str, str | None]:
@@ -114,7 +109,7 @@ def descendants(pid: int, generations: int = -1) -> list[int]:
     (/proc/<pid>/task/<tid>/children): a few small reads, where scanning all
     of /proc costs one per process on the host. psutil's scan where the
     kernel keeps no such list."""
-    if not _kernel_has(f"/proc/{pid}/task/{pid}/children"):
+    if not _PROC_CHILDREN:
         import psutil  # noqa: PLC0415 (where the kernel keeps no such list)
 
         try:
@@ -161,7 +156,7 @@ def process_entries(pids: list[int]) -> list[dict[str, Any]]:
     """pid, ppid, user, uids, gids, command line (credentials masked) and
     state of each process still there, from /proc in one batch; psutil where
     there is no /proc."""
-    if not _kernel_has("/proc/self/stat"):
+    if not _PROC_STAT:
         return [entry for entry in map(_psutil_entry, pids) if entry is not None]
     names = ("stat", "status", "cmdline")
     me = os.getpid()

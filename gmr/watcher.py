@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator
 from types import FrameType
 
 from gmr import _originals, facts, pipeline, snapshot
-from gmr._impl import trigger
+from gmr._impl import hurried, trigger
 
 _SIGNAL = b"S"
 _API = b"A"
@@ -348,7 +348,6 @@ class Watcher:
         if until_token > 0:
             timeout = until_token if timeout is None else min(timeout, until_token)
         data = b""
-        lowered_from = None
         try:
             if self._waiting.locked():
                 # start() returns now, but its caller gets the GIL back only
@@ -356,15 +355,13 @@ class Watcher:
                 # after start-up (a uWSGI master) must not fork while this
                 # thread holds the GIL: the child would wait for it for ever.
                 self._waiting.release()
-            # A trigger lowers the switch interval before this thread takes
-            # the GIL back (see _Hurry): the report starts at once.
-            data = self._channel.wait(timeout, REPORT_SWITCH_INTERVAL, until_token <= 0)
-            lowered_from = trigger.lowered_switch_interval()
+            # A trigger lowers the switch interval until this thread has the
+            # GIL back (see _Hurry): the report starts at once.
+            data = self._channel.wait(timeout, True, until_token <= 0)
         except OSError as error:
-            _Hurry(lowered_from).relax()
             error_line(f"watcher cannot wait for triggers: {error}")
             return False
-        with _Hurry(lowered_from) as hurry:
+        with _Hurry() as hurry:
             if _QUIT in data or self._leave_for_fork(data):
                 return False
             signalled = self._new_signals()
@@ -428,7 +425,7 @@ class Watcher:
         sleep = _originals.original("time", "sleep")
         folded = 0
         while (left := self._until_token()) > 0:
-            data = self._channel.wait(left, 0.0, False)
+            data = self._channel.wait(left, False, False)
             if _QUIT in data or self._leave_for_fork(data):
                 return None  # signals seen meanwhile are counted by the next thread
             folded += data.count(_API)
@@ -461,7 +458,7 @@ class Watcher:
 #: seconds to count the triggers that came (and to see that it was stopped).
 FOLD_PAUSE = 0.05
 
-#: The switch interval while a report is made (seconds).
+#: The switch interval while a report is made by the pure twin (seconds).
 REPORT_SWITCH_INTERVAL = 0.0005
 
 
@@ -469,12 +466,14 @@ class _Hurry:
     """What a report changes in the interpreter while it is made, and puts back.
 
     The switch interval: a thread that wants the GIL waits that long (5 ms by
-    default) before a busy thread is asked to let go of it, and a report lets
-    it go at each of its reads (/proc, source files) and at its start. For
-    the few ms of a report the interval is lowered, so the GIL comes back as
-    soon as a busy thread reaches its next check; it is put back after,
-    unless the service changed it meanwhile. The compiled core lowers it
-    already when the trigger wakes the watcher (lowered_from says from what).
+    default) before a busy thread is asked to let go of it, and a report
+    lets it go a few times (reads, writes, the hand-overs of a capture). The
+    compiled core has the holder asked at once instead (gmr/_switch.h,
+    _impl.hurried), and holds the GIL as long as any thread of the service
+    may; where it cannot (a pure unit, no watchdog thread), the interval is
+    lowered for the whole report, so the GIL comes back as soon as a busy
+    thread reaches its next check, and put back after, unless the service
+    changed it meanwhile.
 
     Automatic collection, paused while the report is made: the many objects
     a report builds would otherwise start full collections, each holding the
@@ -485,9 +484,9 @@ class _Hurry:
     service's state (facts.SERVICE_GC), and the thresholds are put back
     unless the service set others meanwhile."""
 
-    def __init__(self, lowered_from: float | None = None) -> None:
-        self._previous = lowered_from
-        self._ours = REPORT_SWITCH_INTERVAL if lowered_from is not None else None
+    def __init__(self) -> None:
+        self._previous: float | None = None
+        self._ours: float | None = None
 
     def __enter__(self) -> _Hurry:
         return self
@@ -496,7 +495,7 @@ class _Hurry:
         self.relax()
 
     def lower(self) -> None:
-        if self._ours is not None:
+        if self._ours is not None or hurried():
             return
         previous = sys.getswitchinterval()
         if previous > REPORT_SWITCH_INTERVAL:

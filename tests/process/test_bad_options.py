@@ -108,4 +108,5 @@ def test_a_value_that_is_not_a_number_is_one_line(report_service, tmp_path: Path
     assert line.endswith("; using 0")
     (shown,) = [line for line in next_report(svc, logs).read_text().splitlines()
                 if line.startswith("  max_reports = ")]
-    assert shown.startswith("  max_reports = <ConfigFileValueError: ") and shown.endswith("> <using 0>")
+    assert shown.startswith("  max_reports = <ConfigFileValueError: ")
+    assert shown.endswith("> <using 0>")

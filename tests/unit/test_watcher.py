@@ -1,11 +1,16 @@
-"""The switch interval a report lowers, and puts back: in-process watchers
-on real pipes and threads, on whichever core gmr runs (the pure one too,
-with GMR_NO_EXTENSIONS=1)."""
+"""The switch interval around a report: the compiled core lowers it only
+while it takes the GIL back and puts the service's back at once, the pure
+one lowers it for the whole report and puts it back after. In-process
+watchers on real channels and threads, on whichever core gmr runs (the pure
+one too, with GMR_NO_EXTENSIONS=1)."""
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from types import SimpleNamespace as ModuleType
 
@@ -29,26 +34,57 @@ def service_interval() -> Iterator[float]:
         sys.setswitchinterval(before)
 
 
-def test_a_trigger_lowers_the_interval_before_the_gil_is_taken_back(
-        core: ModuleType, service_interval: float) -> None:
-    """The compiled core lowers it while it still waits without the GIL,
-    and says from what, once; the pure twin cannot, and says None."""
-    channel = core.Channel()
+@pytest.fixture
+def busy_thread() -> Iterator[None]:
+    """A thread that holds the GIL whenever it can (a busy service thread)."""
+    stop = False
+
+    def spin() -> None:
+        while not stop:
+            pass
+
+    thread = threading.Thread(target=spin, daemon=True)
+    thread.start()
     try:
-        channel.post(b"SA")
-        assert channel.wait(1.0, watcher.REPORT_SWITCH_INTERVAL) == b"SA"
-        if core.IMPLEMENTATION == "compiled":
-            assert sys.getswitchinterval() == pytest.approx(watcher.REPORT_SWITCH_INTERVAL)
-            assert core.lowered_switch_interval() == pytest.approx(service_interval)
-        else:
-            assert sys.getswitchinterval() == service_interval
-        assert core.lowered_switch_interval() is None
-        # Nothing to read: nothing lowered.
-        sys.setswitchinterval(service_interval)
-        assert channel.wait(0.01, watcher.REPORT_SWITCH_INTERVAL) == b""
-        assert sys.getswitchinterval() == service_interval
-        assert core.lowered_switch_interval() is None
+        yield
     finally:
+        stop = True
+        thread.join()
+
+
+def test_a_wake_up_takes_the_gil_back_without_waiting_an_interval(
+        core: ModuleType, busy_thread: None) -> None:
+    """Beside a busy thread, with a service interval of one second, the
+    compiled core is back from a wake-up (a signal after 50 ms of the
+    process's CPU time, the busy thread's; pytest-timeout has SIGALRM) long
+    before that second: the watchdog's thread asked the busy thread to let
+    go, and the interval was not touched (without it, the wait comes back
+    after 1.05 s)."""
+    if core.IMPLEMENTATION != "compiled":
+        pytest.skip("Python cannot ask for the GIL without it")
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(1.0)
+    channel = core.Channel()
+    core.arm(signal.SIGPROF, channel)  # the C handler posts without the GIL
+    # The watchdog's thread asks the holder (its limit never reached here).
+    devnull = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
+    core.start_watchdog(3600.0, watcher._spare_realtime_signal(), devnull)
+    try:
+        assert core.can_hurry()
+        signal.setitimer(signal.ITIMER_PROF, 0.05)
+        waited = time.monotonic()
+        assert channel.wait(5.0, True) == b"S"
+        assert time.monotonic() - waited < 0.5
+        assert sys.getswitchinterval() == pytest.approx(1.0)
+        # Nothing came: nothing lowered.
+        assert channel.wait(0.01, True) == b""
+        assert sys.getswitchinterval() == pytest.approx(1.0)
+    finally:
+        signal.setitimer(signal.ITIMER_PROF, 0)
+        core.stop_watchdog()
+        os.close(devnull)
+        core.disarm(signal.SIGPROF)
+        sys.setswitchinterval(before)
         channel.close()
 
 
@@ -58,7 +94,14 @@ def started(on_snapshot, min_interval: float = 0.0) -> watcher.Watcher:  # type:
     return reporter
 
 
-def test_a_report_runs_with_the_interval_lowered_and_puts_it_back(
+def _during_report(service_interval: float) -> float:
+    """The interval a report runs with: the service's own where every
+    let-go of the GIL is taken back promptly (the compiled core), else
+    lowered for the whole report."""
+    return service_interval if watcher.hurried() else watcher.REPORT_SWITCH_INTERVAL
+
+
+def test_a_report_runs_with_the_interval_it_needs_and_puts_it_back(
         service_interval: float) -> None:
     seen: list[float] = []
     made = threading.Event()
@@ -74,7 +117,7 @@ def test_a_report_runs_with_the_interval_lowered_and_puts_it_back(
         assert wait_for(lambda: reporter.reports == 1)  # the report is over: put back
     finally:
         assert reporter.stop()
-    assert seen == [pytest.approx(watcher.REPORT_SWITCH_INTERVAL)]
+    assert seen == [pytest.approx(_during_report(service_interval))]
     assert sys.getswitchinterval() == service_interval
 
 
@@ -122,5 +165,5 @@ def test_a_storm_is_waited_out_at_the_service_interval(service_interval: float) 
         assert reported.acquire(timeout=10)
     finally:
         assert reporter.stop()
-    assert seen == [pytest.approx(watcher.REPORT_SWITCH_INTERVAL)] * 2
+    assert seen == [pytest.approx(_during_report(service_interval))] * 2
     assert sys.getswitchinterval() == service_interval
