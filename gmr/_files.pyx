@@ -12,7 +12,6 @@ import os
 
 from cpython.bytes cimport PyBytes_FromStringAndSize
 from cpython.object cimport PyObject
-from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_IsValid
 from libc.errno cimport EEXIST, EINTR, EIO, errno
 from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport strcmp, strerror, strlen
@@ -39,7 +38,7 @@ cdef extern from "_publish.h" nogil:
                          char *name, size_t size, int *stage)
 
 cdef extern from "_switch.h":
-    void gmr_use_hurry(void *calls)
+    int gmr_use_hurry_capsule(object capsule) except -1
     void gmr_hurry() nogil
     void gmr_hurried() nogil
 
@@ -134,13 +133,7 @@ def use_hurry(capsule):
     """The trigger's hurry_capsule(), or None (then nothing is hurried).
     True when this unit takes the GIL back at once after each batch of
     reads or writes (gmr/_switch.h)."""
-    if capsule is None:
-        gmr_use_hurry(NULL)
-        return False
-    if not PyCapsule_IsValid(capsule, b"gmr.hurry"):
-        raise TypeError("not a gmr.hurry capsule")
-    gmr_use_hurry(PyCapsule_GetPointer(capsule, b"gmr.hurry"))
-    return True
+    return gmr_use_hurry_capsule(capsule) == 1
 
 
 def list_dirs(paths):

@@ -23,6 +23,8 @@
 #ifndef GMR_SWITCH_H
 #define GMR_SWITCH_H
 
+#include <Python.h>
+
 typedef struct {
     void (*begin)(void);  /* no GIL: about to take it back */
     void (*end)(void);    /* the GIL held again */
@@ -34,6 +36,23 @@ static void
 gmr_use_hurry(void *calls)
 {
     gmr_hurry_to = (const gmr_hurry_calls *)calls;
+}
+
+/* use_hurry(capsule) of the units that let the GIL go: the trigger's
+ * hurry_capsule(), or None. 1: hurried, 0: not, -1: TypeError set. GIL held. */
+static int
+gmr_use_hurry_capsule(PyObject *capsule)
+{
+    if (capsule == Py_None) {
+        gmr_use_hurry(NULL);
+        return 0;
+    }
+    if (!PyCapsule_IsValid(capsule, "gmr.hurry")) {
+        PyErr_SetString(PyExc_TypeError, "not a gmr.hurry capsule");
+        return -1;
+    }
+    gmr_use_hurry(PyCapsule_GetPointer(capsule, "gmr.hurry"));
+    return 1;
 }
 
 /* Without the GIL, the last thing before taking it back. */

@@ -18,7 +18,7 @@ from types import CodeType
 
 from cpython.object cimport PyObject, PyTypeObject
 from cpython.bytes cimport PyBytes_FromStringAndSize
-from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_IsValid, PyCapsule_New
+from cpython.pycapsule cimport PyCapsule_New
 from cpython.weakref cimport PyWeakref_NewRef
 from libc.string cimport memset
 
@@ -103,7 +103,7 @@ cdef extern from "_walker.h":
     int gmr_type_bool(PyObject *type, PyObject *obj)
 
 cdef extern from "_switch.h":
-    void gmr_use_hurry(void *calls)
+    int gmr_use_hurry_capsule(object capsule) except -1
     void gmr_hurry() nogil
     void gmr_hurried() nogil
 
@@ -197,13 +197,7 @@ def use_hurry(capsule):
     """The trigger's hurry_capsule(), or None (then nothing is hurried).
     True when this unit takes the GIL back at once after each hand-over
     between two holds of a capture (gmr/_switch.h)."""
-    if capsule is None:
-        gmr_use_hurry(NULL)
-        return False
-    if not PyCapsule_IsValid(capsule, b"gmr.hurry"):
-        raise TypeError("not a gmr.hurry capsule")
-    gmr_use_hurry(PyCapsule_GetPointer(capsule, b"gmr.hurry"))
-    return True
+    return gmr_use_hurry_capsule(capsule) == 1
 
 
 # ---------------------------------------------------------------------------
