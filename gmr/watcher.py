@@ -139,6 +139,8 @@ class Watcher:
         self._done = _originals.allocate_lock()
         self._waiting = _originals.allocate_lock()
         self._tokens: float | None = None  # None: a full bucket
+        #: The last report's changes to the interpreter, put back by _settle.
+        self._hurry: _Hurry | None = None
         self._refilled = 0.0
         self.ident: int | None = None
         self._native_id: int | None = None
@@ -334,6 +336,7 @@ class Watcher:
             while self._serve_once():
                 pass
         finally:
+            self._settle()
             if self._waiting.locked():
                 self._waiting.release()
             self._done.release()
@@ -355,35 +358,36 @@ class Watcher:
                 # after start-up (a uWSGI master) must not fork while this
                 # thread holds the GIL: the child would wait for it for ever.
                 self._waiting.release()
-            # A trigger lowers the switch interval until this thread has the
-            # GIL back (see _Hurry): the report starts at once.
+            self._settle()
+            # A trigger has the GIL hurried back to this thread (see _Hurry):
+            # the report starts at once.
             data = self._channel.wait(timeout, True, until_token <= 0)
         except OSError as error:
             error_line(f"watcher cannot wait for triggers: {error}")
             return False
-        with _Hurry() as hurry:
-            if _QUIT in data or self._leave_for_fork(data):
-                return False
-            signalled = self._new_signals()
-            asked = data.count(_API)
-            from_file = 1 if file_trigger is not None and file_trigger.fired() else 0
-            # A handler counts a signal before it writes its byte, so a byte
-            # whose signal was already counted was answered by the report
-            # before it.
-            count = signalled + asked + from_file
-            if not count:
-                return True
-            kind = "signal" if signalled else "file" if from_file else "api"
-            if self._until_token() > 0:
-                # Out of tokens: wait for the next one, without the GIL, and
-                # answer everything that comes meanwhile with one report.
-                hurry.relax()  # nothing to hurry for while it passes
-                folded = self._fold(file_trigger)
-                if folded is None:
-                    return False  # stopped while waiting
-                count += folded
-            self._spend_token()
-            self._report(kind, count, hurry)
+        self._hurry = hurry = _Hurry()
+        if _QUIT in data or self._leave_for_fork(data):
+            return False
+        signalled = self._new_signals()
+        asked = data.count(_API)
+        from_file = 1 if file_trigger is not None and file_trigger.fired() else 0
+        # A handler counts a signal before it writes its byte, so a byte
+        # whose signal was already counted was answered by the report
+        # before it.
+        count = signalled + asked + from_file
+        if not count:
+            return True
+        kind = "signal" if signalled else "file" if from_file else "api"
+        if self._until_token() > 0:
+            # Out of tokens: wait for the next one, without the GIL, and
+            # answer everything that comes meanwhile with one report.
+            hurry.relax()  # nothing to hurry for while it passes
+            folded = self._fold(file_trigger)
+            if folded is None:
+                return False  # stopped while waiting
+            count += folded
+        self._spend_token()
+        self._report(kind, count, hurry)
         return True
 
     # -- the rate of reports: a token bucket -------------------------------------
@@ -444,10 +448,22 @@ class Watcher:
         self._signal_count = signals
         return new
 
+    def _settle(self) -> None:
+        """The switch interval the last report lowered put back: the last
+        thing before this thread waits without the GIL. A thread that began
+        to wait for the GIL while it was low asks its holder to let go half
+        a millisecond later; put back sooner, that holder could be this
+        thread, which would then wait the service's whole interval for the
+        GIL before it waits for the next trigger (and the next report)."""
+        hurry, self._hurry = self._hurry, None
+        if hurry is not None:
+            hurry.relax()
+
     def _report(self, kind: str, coalesced: int, hurry: _Hurry) -> None:
         try:
             with hurry.reporting():
                 captured = pipeline.take(trigger=kind, coalesced=coalesced)
+                hurry.size_up(captured)
                 self.on_snapshot(captured)
             self.reports += 1
         except Exception as error:  # the service must survive a failed report
@@ -458,8 +474,16 @@ class Watcher:
 #: seconds to count the triggers that came (and to see that it was stopped).
 FOLD_PAUSE = 0.05
 
-#: The switch interval while a report is made by the pure twin (seconds).
+#: The switch interval while a report is made by the pure twin, or a big
+#: report by either (seconds).
 REPORT_SWITCH_INTERVAL = 0.0005
+
+#: A report of more threads and greenlets than this is big: tens of ms of
+#: Python after the capture (10,000 greenlets: about 100 ms). It is made
+#: with the switch interval lowered, so the service's threads, a green hub
+#: or a main loop among them, come round every half millisecond while it is
+#: made, instead of waiting behind holds of the service's own interval.
+BIG_REPORT = 3000
 
 
 class _Hurry:
@@ -470,10 +494,11 @@ class _Hurry:
     lets it go a few times (reads, writes, the hand-overs of a capture). The
     compiled core has the holder asked at once instead (gmr/_switch.h,
     _impl.hurried), and holds the GIL as long as any thread of the service
-    may; where it cannot (a pure unit, no watchdog thread), the interval is
-    lowered for the whole report, so the GIL comes back as soon as a busy
-    thread reaches its next check, and put back after, unless the service
-    changed it meanwhile.
+    may, which makes a small report in one or two holds. Where it cannot (a
+    pure unit, no watchdog thread), and for a big report (BIG_REPORT), the
+    interval is lowered for the whole report (from the capture on, for a big
+    one), so the GIL comes back as soon as a busy thread reaches its next
+    check, and put back after, unless the service changed it meanwhile.
 
     Automatic collection, paused while the report is made: the many objects
     a report builds would otherwise start full collections, each holding the
@@ -488,19 +513,22 @@ class _Hurry:
         self._previous: float | None = None
         self._ours: float | None = None
 
-    def __enter__(self) -> _Hurry:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.relax()
-
     def lower(self) -> None:
-        if self._ours is not None or hurried():
+        if not hurried():
+            self._lower()
+
+    def _lower(self) -> None:
+        if self._ours is not None:
             return
         previous = sys.getswitchinterval()
         if previous > REPORT_SWITCH_INTERVAL:
             sys.setswitchinterval(REPORT_SWITCH_INTERVAL)
             self._previous, self._ours = previous, sys.getswitchinterval()
+
+    def size_up(self, captured: snapshot.Snapshot) -> None:
+        """After the capture: a big report shares the GIL in short turns."""
+        if len(captured.threads) + len(captured.greenlets) > BIG_REPORT:
+            self._lower()
 
     def relax(self) -> None:
         """The switch interval as it was, unless the service changed it since."""
@@ -511,7 +539,8 @@ class _Hurry:
 
     @contextlib.contextmanager
     def reporting(self) -> Iterator[None]:
-        """The interval lowered and automatic collection paused, for one report."""
+        """Automatic collection paused for one report, and the interval
+        lowered where the GIL cannot be hurried back."""
         self.lower()
         thresholds = gc.get_threshold()
         facts.SERVICE_GC = (gc.isenabled(), thresholds)
@@ -523,7 +552,8 @@ class _Hurry:
             facts.SERVICE_GC = None
             if gc.get_threshold() == paused:  # else the service set its own meanwhile
                 gc.set_threshold(*thresholds)
-            self.relax()
+            # The interval is put back by Watcher._settle, just before the
+            # watcher waits without the GIL.
 
 
 # Every watcher of this process, for the fork and exit hooks.

@@ -167,3 +167,29 @@ def test_a_storm_is_waited_out_at_the_service_interval(service_interval: float) 
         assert reporter.stop()
     assert seen == [pytest.approx(_during_report(service_interval))] * 2
     assert sys.getswitchinterval() == service_interval
+
+
+def test_a_big_report_is_made_in_short_turns(service_interval: float) -> None:
+    """Past BIG_REPORT threads and greenlets (10,000 greenlets are about
+    100 ms of Python after the capture), the rest of the report is made
+    with the interval lowered, so the service's threads come round every
+    half millisecond; a small one keeps the service's interval."""
+    import greenlet
+
+    def park() -> None:
+        greenlet.getcurrent().parent.switch()
+
+    parked = [greenlet.greenlet(park) for _ in range(watcher.BIG_REPORT + 1)]
+    for each in parked:
+        each.switch()
+    hurry = watcher._Hurry()
+    hurry.size_up(snapshot.take())
+    assert sys.getswitchinterval() == pytest.approx(watcher.REPORT_SWITCH_INTERVAL)
+    hurry.relax()
+    assert sys.getswitchinterval() == service_interval
+    for each in parked:
+        each.throw(greenlet.GreenletExit)
+    del parked
+    hurry = watcher._Hurry()
+    hurry.size_up(snapshot.take())
+    assert sys.getswitchinterval() == service_interval
