@@ -16,9 +16,10 @@
  * only code of gmr that knows where the GIL is). The interval is left
  * alone: once it holds the GIL, the watcher runs as long as any thread of
  * the service may. Each unit that lets the GIL go has its own copy of the
- * trigger's two calls; NULL: nothing is hurried (a pure unit, a walker that
- * cannot ask, no watchdog), and the watcher lowers the interval for the
- * whole report instead (gmr/watcher.py, _Hurry). */
+ * trigger's two calls (NULL: none given). Where nobody can ask (a pure
+ * unit, a walker that cannot, no watchdog thread: _impl.hurried() is
+ * false), the watcher lowers the interval for the whole report instead
+ * (gmr/watcher.py, _Hurry). */
 
 #ifndef GMR_SWITCH_H
 #define GMR_SWITCH_H
@@ -32,26 +33,20 @@ typedef struct {
 
 static const gmr_hurry_calls *gmr_hurry_to = NULL;
 
-static void
-gmr_use_hurry(void *calls)
-{
-    gmr_hurry_to = (const gmr_hurry_calls *)calls;
-}
-
 /* use_hurry(capsule) of the units that let the GIL go: the trigger's
  * hurry_capsule(), or None. 1: hurried, 0: not, -1: TypeError set. GIL held. */
 static int
 gmr_use_hurry_capsule(PyObject *capsule)
 {
     if (capsule == Py_None) {
-        gmr_use_hurry(NULL);
+        gmr_hurry_to = NULL;
         return 0;
     }
     if (!PyCapsule_IsValid(capsule, "gmr.hurry")) {
         PyErr_SetString(PyExc_TypeError, "not a gmr.hurry capsule");
         return -1;
     }
-    gmr_use_hurry(PyCapsule_GetPointer(capsule, "gmr.hurry"));
+    gmr_hurry_to = (const gmr_hurry_calls *)PyCapsule_GetPointer(capsule, "gmr.hurry");
     return 1;
 }
 

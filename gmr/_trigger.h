@@ -11,7 +11,7 @@
  *    function it generates, and a signal handler may only call
  *    async-signal-safe functions.
  * 2. The wait on the channel, without the GIL.
- * 3. The switch interval around the wait (gmr/_switch.h).
+ * (The GIL taken back at once after a wake-up: gmr/_switch.h, gmr/_watchdog.h.)
  */
 #ifndef GMR_TRIGGER_H
 #define GMR_TRIGGER_H

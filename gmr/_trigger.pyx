@@ -4,8 +4,8 @@ without the GIL (a semaphore: no descriptor the service could close or
 reuse), the GIL taken back at once after a wake-up (gmr/_switch.h),
 and the watchdog, a C thread that never takes the GIL (gmr/_watchdog.h).
 
-It reads no CPython internals: how the GIL is taken back at once after a
-wake-up comes from the walker (use_hurry). gmr/_trigger.pyi is
+It reads no CPython internals: how the holder of the GIL is asked to let
+go of it comes from the walker (use_ask). gmr/_trigger.pyi is
 the typed boundary; gmr/_trigger_py.py is the pure twin.
 """
 
@@ -32,7 +32,6 @@ cdef extern from "_trigger.h":
     int gmr_is_armed(int signum) nogil
     int gmr_signal_taken(int signum) nogil
     unsigned long gmr_signal_count() nogil
-
 
 cdef extern from "_watchdog.h":
     int gmr_wd_start(long long limit_ns, int signum, int fd) nogil

@@ -111,7 +111,7 @@ class TextGuruMeditation:
         try:
             value = getattr(conf.oslo_reports, name)
         except ValueError as error:  # a bad value in the configuration file
-            cls._say_once(f"[oslo_reports] {name}: {error}; using {default!r}")
+            cls._say_once(f"[oslo_reports] {name}: {error}; {gmr_opts.using(name)}")
             return default
         except Exception:  # not registered, or not parsed yet
             return default

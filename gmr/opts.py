@@ -47,11 +47,16 @@ def out_of_range(name: str, value: Any) -> str | None:
     return None
 
 
+def using(name: str) -> str:
+    """What gmr says it uses instead of a value of option name it refuses."""
+    return f"using {DEFAULTS[name]!r}"
+
+
 def refused(name: str, value: Any) -> str | None:
     """Why gmr does not use a value of option name, and the default it uses
     instead (None: the value is used)."""
     reason = out_of_range(name, value)
-    return None if reason is None else f"{reason}; using {DEFAULTS[name]!r}"
+    return None if reason is None else f"{reason}; {using(name)}"
 
 _options = [
     cfg.StrOpt("log_dir", help="Path to a log directory where to create a file"),

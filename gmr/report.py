@@ -314,7 +314,7 @@ def configuration_data(conf: Any) -> dict[str, dict[str, Any]]:
             out[title][name] = _value(message, hidden)
         if group == gmr_opts.GROUP and name in gmr_opts.DEFAULTS:
             # gmr's own option: a value it does not use is shown with the one it does
-            refused = (f"using {gmr_opts.DEFAULTS[name]!r}" if failed is not None
+            refused = (gmr_opts.using(name) if failed is not None
                        else gmr_opts.refused(name, value))
             if refused is not None:
                 out[title][name] = f"{out[title][name]} <{refused}>"

@@ -514,10 +514,6 @@ class _Hurry:
         self._ours: float | None = None
 
     def lower(self) -> None:
-        if not hurried():
-            self._lower()
-
-    def _lower(self) -> None:
         if self._ours is not None:
             return
         previous = sys.getswitchinterval()
@@ -528,7 +524,7 @@ class _Hurry:
     def size_up(self, captured: snapshot.Snapshot) -> None:
         """After the capture: a big report shares the GIL in short turns."""
         if len(captured.threads) + len(captured.greenlets) > BIG_REPORT:
-            self._lower()
+            self.lower()
 
     def relax(self) -> None:
         """The switch interval as it was, unless the service changed it since."""
@@ -541,7 +537,8 @@ class _Hurry:
     def reporting(self) -> Iterator[None]:
         """Automatic collection paused for one report, and the interval
         lowered where the GIL cannot be hurried back."""
-        self.lower()
+        if not hurried():
+            self.lower()
         thresholds = gc.get_threshold()
         facts.SERVICE_GC = (gc.isenabled(), thresholds)
         gc.set_threshold(0, *thresholds[1:])
