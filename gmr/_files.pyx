@@ -12,11 +12,10 @@ import os
 
 from cpython.bytes cimport PyBytes_FromStringAndSize
 from cpython.object cimport PyObject
-from libc.errno cimport EEXIST, EINTR, EIO, errno
-from libc.stdlib cimport free, malloc, realloc
+from libc.errno cimport EEXIST, EIO
+from libc.stdlib cimport free, malloc
 from libc.string cimport strcmp, strerror, strlen
-from posix.fcntl cimport O_CLOEXEC, O_RDONLY, open
-from posix.unistd cimport close, read, unlink
+from posix.unistd cimport close, unlink
 
 IMPLEMENTATION = "compiled"
 
@@ -37,6 +36,9 @@ cdef extern from "_publish.h" nogil:
                          const char *const *data, const size_t *sizes, size_t count, int last,
                          char *name, size_t size, int *stage)
 
+cdef extern from "_read.h" nogil:
+    char *gmr_read_whole(const char *path, Py_ssize_t limit, Py_ssize_t *size)
+
 cdef extern from "_switch.h":
     int gmr_use_hurry_capsule(object capsule) except -1
     void gmr_hurry() nogil
@@ -49,43 +51,6 @@ cdef extern from "<dirent.h>" nogil:
     DIR *opendir(const char *name)
     dirent *readdir(DIR *directory)
     int closedir(DIR *directory)
-
-
-cdef char *_read_whole(const char *path, Py_ssize_t limit, Py_ssize_t *size) noexcept nogil:
-    """The file's bytes in a malloc'd buffer (size set), or NULL. /proc files
-    say they are empty, so this reads until end of file."""
-    cdef int fd
-    cdef Py_ssize_t capacity = 4096, got
-    cdef char *grown
-    cdef char *buffer = <char *>malloc(capacity)
-    size[0] = 0
-    if buffer == NULL:
-        return NULL
-    while True:
-        fd = open(path, O_RDONLY | O_CLOEXEC)
-        if fd >= 0 or errno != EINTR:
-            break
-    if fd < 0:
-        free(buffer)
-        return NULL
-    while size[0] < limit:
-        if size[0] == capacity:
-            grown = <char *>realloc(buffer, capacity * 2)
-            if grown == NULL:
-                break  # keep what was read
-            buffer = grown
-            capacity *= 2
-        got = read(fd, buffer + size[0], min(capacity, limit) - size[0])
-        if got > 0:
-            size[0] += got
-        elif got == 0:
-            break
-        elif errno != EINTR:
-            free(buffer)
-            buffer = NULL
-            break
-    close(fd)
-    return buffer
 
 
 def read_files(paths, Py_ssize_t limit=1 << 24, bint keep_gil=False):
@@ -109,11 +74,11 @@ def read_files(paths, Py_ssize_t limit=1 << 24, bint keep_gil=False):
         paths_c[i] = <char *>(<bytes>encoded[i])
     if keep_gil:
         for i in range(count):
-            buffers[i] = _read_whole(paths_c[i], limit, &sizes[i])
+            buffers[i] = gmr_read_whole(paths_c[i], limit, &sizes[i])
     else:
         with nogil:
             for i in range(count):
-                buffers[i] = _read_whole(paths_c[i], limit, &sizes[i])
+                buffers[i] = gmr_read_whole(paths_c[i], limit, &sizes[i])
             gmr_hurry()
         gmr_hurried()
     out = []

@@ -1,7 +1,7 @@
 # The typed boundary of the trigger: signal handler, channel wait, taking
 # the GIL back, and watchdog. gmr/_trigger.pyx (compiled) and gmr/_trigger_py.py
 # (pure) both meet it; gmr/_impl.py picks one.
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Final
 
 from typing_extensions import disjoint_base
@@ -21,6 +21,10 @@ class Channel:
     # report is coming).
     def wait(self, timeout: float | None, prompt: bool = False,
              watchdog: bool = True) -> bytes: ...
+    # Files read on each wake-up before the GIL is taken back (at most
+    # 1 MiB each), and what the last wake-up read, once.
+    def prefetch(self, names: Iterable[str]) -> None: ...
+    def prefetched(self) -> list[tuple[str, bytes | None]]: ...
     def close(self) -> None: ...
 
 def arm(signum: int, channel: Channel) -> None: ...

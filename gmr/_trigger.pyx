@@ -9,6 +9,8 @@ go of it comes from the walker (use_ask). gmr/_trigger.pyi is
 the typed boundary; gmr/_trigger_py.py is the pure twin.
 """
 
+import os
+
 from cpython.bytes cimport PyBytes_FromStringAndSize
 from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_IsValid, PyCapsule_New
 from cpython.ref cimport Py_DECREF, Py_INCREF
@@ -40,13 +42,16 @@ cdef extern from "_watchdog.h":
     void gmr_wd_set_target(const char *directory, const char *prefix) nogil
     void gmr_wd_waiting(int waiting) nogil
     unsigned long gmr_wd_dump_count() nogil
-    void gmr_wd_use_ask(void (*ask)(unsigned long) noexcept nogil)
+    void gmr_wd_use_ask(unsigned long (*ask)(unsigned long) noexcept nogil)
     int gmr_wd_can_hurry() nogil
     void gmr_wd_hurry() nogil
     void gmr_wd_hurried() nogil
     ctypedef struct gmr_hurry_calls:
         pass
     const gmr_hurry_calls gmr_wd_hurry_calls
+
+cdef extern from "_read.h" nogil:
+    char *gmr_read_whole(const char *path, Py_ssize_t limit, Py_ssize_t *size)
 
 cdef extern from "Python.h":
     int Py_AddPendingCall(int (*func)(void *) noexcept, void *arg)
@@ -71,14 +76,23 @@ cdef _raise_errno(int error, str what):
 cdef list _armed = []
 
 
+#: The most bytes read of each file read ahead on a wake-up (prefetch).
+cdef Py_ssize_t PREFETCH_LIMIT = 1 << 20
+
+
 cdef class Channel:
     """What wakes one watcher: a semaphore in gmr's own memory, and a count
     of each kind of wake-up (b"S" signal, b"A" API, b"Q" quit, b"W" wake)."""
 
     cdef gmr_channel *channel
+    cdef tuple _names      # the files read on each wake-up (prefetch)
+    cdef tuple _paths      # the same, encoded
+    cdef list _fetched     # (name, bytes or None) read on the last wake-up
 
     def __cinit__(self):
         cdef int error
+        self._names = self._paths = ()
+        self._fetched = []
         self.channel = <gmr_channel *>malloc(sizeof(gmr_channel))
         if self.channel == NULL:
             raise MemoryError()
@@ -98,6 +112,19 @@ cdef class Channel:
         for byte in kinds:
             gmr_channel_post(self.channel, gmr_kind(byte))
 
+    def prefetch(self, names):
+        """Files to read on each wake-up, before the GIL is taken back:
+        what a report needs that can be had without it (at most
+        PREFETCH_LIMIT bytes each), for prefetched()."""
+        self._names = tuple(names)
+        self._paths = tuple(os.fsencode(name) for name in self._names)
+        self._fetched = []
+
+    def prefetched(self):
+        """What the last wake-up read, once: [(name, bytes or None)]."""
+        fetched, self._fetched = self._fetched, []
+        return fetched
+
     def wait(self, timeout, prompt=False, watchdog=True):
         """Wait until something is posted or timeout seconds pass (None: for
         ever), without the GIL: what was posted since the last wait, one byte
@@ -112,6 +139,16 @@ cdef class Channel:
         cdef char buffer[4096]
         cdef size_t got = 0
         cdef int woken, error = 0
+        cdef tuple paths = self._paths
+        cdef Py_ssize_t count = len(paths), i
+        cdef const char **paths_c = <const char **>malloc(count * sizeof(char *)) if count else NULL
+        cdef char **read = <char **>malloc(count * sizeof(char *)) if count else NULL
+        cdef Py_ssize_t *sizes = <Py_ssize_t *>malloc(count * sizeof(Py_ssize_t)) if count else NULL
+        if count and (paths_c == NULL or read == NULL or sizes == NULL):
+            count = 0  # nothing read ahead: the report reads them itself
+        for i in range(count):
+            paths_c[i] = <const char *>(<bytes>paths[i])
+            read[i] = NULL
         with nogil:
             woken = gmr_channel_wait(self.channel, timeout_ms)
             if woken == 1:
@@ -119,6 +156,8 @@ cdef class Channel:
                 # From here until the GIL is ours, the watchdog times the wait.
                 if timed:
                     gmr_wd_waiting(1)
+                for i in range(count):
+                    read[i] = gmr_read_whole(paths_c[i], PREFETCH_LIMIT, &sizes[i])
                 if hurry:
                     gmr_wd_hurry()
             elif woken < 0:
@@ -127,6 +166,15 @@ cdef class Channel:
             gmr_wd_hurried()
         if woken == 1 and timed:
             gmr_wd_waiting(0)
+        self._fetched = []
+        for i in range(count):
+            if woken == 1:
+                self._fetched.append((self._names[i], None if read[i] == NULL
+                                      else PyBytes_FromStringAndSize(read[i], sizes[i])))
+            free(read[i])
+        free(paths_c)
+        free(read)
+        free(sizes)
         if woken < 0:
             _raise_errno(error, "cannot wait for triggers")
         return PyBytes_FromStringAndSize(buffer, got) if woken == 1 else b""
@@ -190,7 +238,7 @@ def use_ask(capsule):
     if capsule is None:
         gmr_wd_use_ask(NULL)
     elif PyCapsule_IsValid(capsule, b"gmr.ask"):
-        gmr_wd_use_ask(<void (*)(unsigned long) noexcept nogil>PyCapsule_GetPointer(capsule, b"gmr.ask"))
+        gmr_wd_use_ask(<unsigned long (*)(unsigned long) noexcept nogil>PyCapsule_GetPointer(capsule, b"gmr.ask"))
     else:
         raise TypeError("not a gmr.ask capsule")
 

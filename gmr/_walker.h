@@ -387,19 +387,23 @@ gmr_ask_prepare(void)
  * of the GIL to let go of it at its next check of the eval breaker, unless
  * it is the thread `unless` (pthread id: the watcher, which wants the GIL
  * and may have it already). For the watcher, which wants the GIL back at
- * once (gmr/_switch.h). No GIL.
+ * once (gmr/_switch.h). Returns the GIL's switch number (it changes at each
+ * take of the GIL): the asker can tell a GIL that moves from one that a C
+ * call sits on. No GIL.
  *
  * Under the GIL's mutex, as take_gil asks: while the GIL is locked, its last
  * holder is the thread that holds it, which cannot free its thread state
  * before it lets go, and letting go takes this mutex. */
-static void
+static unsigned long
 gmr_ask_holder_to_let_go(unsigned long unless)
 {
     PyThreadState *holder;
+    unsigned long switches;
     if (gmr_gil == NULL) {
-        return;
+        return 0;
     }
     pthread_mutex_lock(&gmr_gil->mutex);
+    switches = gmr_gil->switch_number;
 #if PY_VERSION_HEX >= 0x030D0000
     if (__atomic_load_n(&gmr_gil->locked, __ATOMIC_RELAXED)) {
         holder = (PyThreadState *)__atomic_load_n(&gmr_gil->last_holder, __ATOMIC_RELAXED);
@@ -420,6 +424,7 @@ gmr_ask_holder_to_let_go(unsigned long unless)
     }
 #endif
     pthread_mutex_unlock(&gmr_gil->mutex);
+    return switches;
 }
 
 /* The GIL's switch counter: every take of the GIL adds one. Read without
@@ -532,7 +537,7 @@ gmr_layout_problem(char *problem, size_t size)
  * the walker built with the interpreter's own headers. */
 #  define GMR_CAN_HURRY 0
 static inline void gmr_ask_prepare(void) {}
-static void gmr_ask_holder_to_let_go(unsigned long unless) { (void)unless; }
+static unsigned long gmr_ask_holder_to_let_go(unsigned long unless) { (void)unless; return 0; }
 
 /* No generation lists read (the debug-offsets walker, no walker): greenlet
  * discovery scans the whole heap at every report. */

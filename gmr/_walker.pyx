@@ -79,7 +79,7 @@ cdef extern from "_walker.h":
     int gmr_layout_problem(char *problem, size_t size)
     const int GMR_CAN_HURRY
     void gmr_ask_prepare()
-    void gmr_ask_holder_to_let_go(unsigned long unless) noexcept nogil
+    unsigned long gmr_ask_holder_to_let_go(unsigned long unless) noexcept nogil
     # frame shims: GIL held, borrowed pointers unless said
     gmr_frame *gmr_thread_frame(PyThreadState *)
     gmr_frame *gmr_frame_of_object(PyObject *)
@@ -903,6 +903,21 @@ cdef class _Holds:
         self.take()
 
 
+#: The most memory a capture touches before its first hold with the GIL
+#: held (bytes): more is touched with the GIL let go (page faults, about a
+#: microsecond a page, against a wait of 0.1-5 ms to have the GIL back).
+cdef size_t TOUCH_HOLDING = 256 * 1024
+
+
+cdef void _touch(void *contexts, size_t contexts_size, FrameRecord **frames,
+                 Py_ssize_t *capacity, Py_ssize_t expected_frames) noexcept nogil:
+    """The capture's arrays cleared and room made for the frames expected,
+    every page touched (see capture)."""
+    memset(contexts, 0, contexts_size)
+    memset(frames[0], 0, <size_t>capacity[0] * sizeof(FrameRecord))
+    _prefault(frames, capacity, expected_frames)
+
+
 cdef void _prefault(FrameRecord **frames, Py_ssize_t *capacity, Py_ssize_t needed) noexcept nogil:
     """Room for `needed` frame records, the new pages touched: no page
     fault and no copy of the records inside a hold. No GIL (mapped memory)."""
@@ -971,21 +986,26 @@ def capture(greenlet_type=None, max_hold_ns=None):
     holds.switch_number = gmr_switch_number()
     dead = []
     # The frames of the greenlets known so far, about (as deep as the last
-    # capture's were), room made and every page touched with the GIL
-    # released: the arrays are freshly mapped, and a page's first touch
-    # (a fault) is not to happen inside a hold.
+    # capture's were), room made and every page touched before the first
+    # hold: the arrays are freshly mapped, and a page's first touch (a
+    # fault) is not to happen inside a hold. With the GIL released, unless
+    # there are only a few pages (TOUCH_HOLDING).
     cdef FrameRecord **frames = &raw.frames
     cdef Py_ssize_t *capacity = &raw.capacity_frames
     cdef Py_ssize_t expected_frames = max(_hint_frames, (len(_known) + 16) * _hint_depth
                                           if use_known else 0)
     cdef void *contexts = raw.contexts
     cdef size_t contexts_size = <size_t>raw.capacity_contexts * sizeof(Context)
-    with nogil:
-        memset(contexts, 0, contexts_size)
-        memset(frames[0], 0, <size_t>capacity[0] * sizeof(FrameRecord))
-        _prefault(frames, capacity, expected_frames)
-        gmr_hurry()
-    gmr_hurried()
+    cdef size_t to_touch = contexts_size + <size_t>max(capacity[0], expected_frames) * sizeof(FrameRecord)
+    if to_touch <= TOUCH_HOLDING:
+        # A few pages: faulted in faster than the GIL comes back beside a
+        # busy thread, even hurried.
+        _touch(contexts, contexts_size, frames, capacity, expected_frames)
+    else:
+        with nogil:
+            _touch(contexts, contexts_size, frames, capacity, expected_frames)
+            gmr_hurry()
+        gmr_hurried()
 
     # ---- the first hold: GIL held, the GC off, no switch to another thread;
     # every OS thread, and every greenlet found (not yet copied)

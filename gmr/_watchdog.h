@@ -29,6 +29,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -54,16 +55,20 @@ static char gmr_wd_prefix[256];
 static unsigned long gmr_wd_dumps = 0;
 /* How the holder of the GIL is asked to let go (the walker's; NULL: it
  * cannot be), and whether the watcher waits for the GIL after a let-go. */
-static void (*gmr_wd_ask)(unsigned long unless) = NULL;
+static unsigned long (*gmr_wd_ask)(unsigned long unless) = NULL;
 static int gmr_wd_hurrying = 0;
 /* The watcher's thread (pthread id): the one thread never asked. */
 static unsigned long gmr_wd_hurry_for = 0;
-/* When the watcher began to wait for the GIL back (CLOCK_MONOTONIC ns). */
+/* When the GIL last moved while the watcher waits for it back
+ * (CLOCK_MONOTONIC ns), and its switch number then. */
 static long long gmr_wd_hurry_since = 0;
+static unsigned long gmr_wd_switches = 0;
 
 /* The holder is asked every GMR_ASK_EVERY_NS, enough for one busy thread
- * after another to let go, for GMR_ASK_OFTEN_NS; after that (a C call holds
- * the GIL and never checks) once a millisecond, which costs nothing. */
+ * after another to let go, for as long as the GIL moves: each busy thread
+ * that takes it before the watcher (the GIL is not handed in order) is asked
+ * in turn. Once nobody has taken it for GMR_ASK_OFTEN_NS (a C call holds it
+ * and never checks), once a millisecond, which costs nothing. */
 #define GMR_ASK_EVERY_NS 50000LL
 #define GMR_ASK_OFTEN_NS 2000000LL
 #define GMR_ASK_SELDOM_NS 1000000LL
@@ -195,6 +200,11 @@ gmr_wd_main(void *unused)
     sigfillset(&blocked);
     sigdelset(&blocked, gmr_wd_signal);
     pthread_sigmask(SIG_SETMASK, &blocked, NULL);
+#ifdef PR_SET_TIMERSLACK
+    /* Its naps between two asks are 50 us: without this, the kernel may
+     * let each run 50 us late (the default slack of a thread). */
+    (void)prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
+#endif
     pthread_mutex_lock(&gmr_wd_mutex);
     while (gmr_wd_running) {
         if (gmr_wd_waiting_since != episode) {  /* a new wait, or none */
@@ -203,11 +213,17 @@ gmr_wd_main(void *unused)
         }
         now = gmr_wd_now();
         if (gmr_wd_hurrying && gmr_wd_ask != NULL) {
-            void (*ask)(unsigned long) = gmr_wd_ask;
-            unsigned long unless = gmr_wd_hurry_for;
+            unsigned long (*ask)(unsigned long) = gmr_wd_ask;
+            unsigned long unless = gmr_wd_hurry_for, switches;
             pthread_mutex_unlock(&gmr_wd_mutex);
-            ask(unless);
+            switches = ask(unless);
             pthread_mutex_lock(&gmr_wd_mutex);
+            if (switches != gmr_wd_switches) {
+                /* The GIL moved since the last ask: a busy thread let go and
+                 * another took it before the watcher. Keep asking often. */
+                gmr_wd_switches = switches;
+                gmr_wd_hurry_since = now;
+            }
         }
         if (episode != 0 && !dumped && now >= episode + gmr_wd_limit_ns) {
             int signum = gmr_wd_signal, fd = gmr_wd_fd;
@@ -325,7 +341,7 @@ gmr_wd_waiting(int waiting)
 
 /* How the holder of the GIL is asked to let go (set once, from the walker). */
 static void
-gmr_wd_use_ask(void (*ask)(unsigned long))
+gmr_wd_use_ask(unsigned long (*ask)(unsigned long))
 {
     pthread_mutex_lock(&gmr_wd_mutex);
     gmr_wd_ask = ask;
@@ -349,7 +365,7 @@ gmr_wd_can_hurry(void)
 static void
 gmr_wd_hurry(void)
 {
-    void (*ask)(unsigned long);
+    unsigned long (*ask)(unsigned long);
     unsigned long me = (unsigned long)pthread_self();
     pthread_mutex_lock(&gmr_wd_mutex);
     ask = gmr_wd_running ? gmr_wd_ask : NULL;

@@ -57,16 +57,34 @@ _PROC_STAT = os.path.exists("/proc/self/stat")
 _PROC_CHILDREN = os.path.exists(f"/proc/self/task/{os.getpid()}/children")
 
 
+#: Files the watcher read as it woke for the report being made, before it
+#: took the GIL back (read_ahead): path -> bytes (None: unreadable). Each is
+#: used once, by read_texts, instead of a read that would let the GIL go.
+READ_AHEAD: dict[str, bytes | None] = {}
+
+
+def read_ahead() -> list[str]:
+    """The files the watcher reads as it wakes for a report, without the GIL
+    and before it takes it back: this process's command line (never read
+    with the GIL held, see process_entries), which would otherwise cost the
+    report a wait for the GIL behind the busy threads."""
+    return [f"/proc/{os.getpid()}/cmdline"] if _PROC_STAT else []
+
+
 def read_texts(paths: Iterable[str], own: bool = False) -> dict[str, str | None]:
     """Each file's text (None where it cannot be read), read in one batch:
     the compiled core lets the GIL go once for the lot, where Python's reads
     let it go, and wait to get it back from a busy thread, once per call.
     own: files the kernel answers at once, about this process and its
     tasks (not another process's command line, which waits for that
-    process's memory map): the compiled core keeps the GIL for them."""
+    process's memory map): the compiled core keeps the GIL for them.
+    A file the watcher read as it woke (READ_AHEAD) is not read again."""
     unique = list(dict.fromkeys(paths))
-    return {path: None if data is None else data.decode(errors="replace")
-            for path, data in zip(unique, files.read_files(unique, keep_gil=own), strict=True)}
+    ready = {path: READ_AHEAD.pop(path) for path in unique if path in READ_AHEAD}
+    wanted = [path for path in unique if path not in ready]
+    ready.update(zip(wanted, files.read_files(wanted, keep_gil=own), strict=True))
+    return {path: None if (data := ready[path]) is None else data.decode(errors="replace")
+            for path in unique}
 
 
 def _after_command(stat: str) -> list[str]:
@@ -305,7 +323,12 @@ def green_hub() -> str | None:
     monkey = sys.modules.get("gevent.monkey")
     if monkey is not None and monkey.is_module_patched("threading"):
         gevent = sys.modules["gevent"]
-        return f"gevent {gevent.__version__} ({gevent.config.loop.__module__})"
+        # The loop gevent chose, if it has chosen: reading config.loop would
+        # make it choose, an import (from the watcher's thread, whose
+        # import lock would make it a greenlet of its own under gevent).
+        setting = getattr(getattr(gevent, "config", None), "settings", {}).get("loop")
+        loop = vars(setting).get("value") if hasattr(setting, "__dict__") else None
+        return f"gevent {gevent.__version__} ({getattr(loop, '__module__', None) or 'no loop yet'})"
     return None
 
 

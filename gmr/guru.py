@@ -9,6 +9,7 @@ now, in the calling thread.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import sys
@@ -174,7 +175,7 @@ class TextGuruMeditation:
         settings.setup_pid = os.getpid()
 
         if cls._watcher is None:
-            cls._watcher = watcher.Watcher(cls._on_snapshot)
+            cls._watcher = watcher.Watcher(cls._on_snapshot, rehearse=cls._rehearse)
         trigger_file = cls._option("file_event_handler")
         cls.notes = servers.uwsgi_advice()
         if trigger_file and not signum:
@@ -218,6 +219,12 @@ class TextGuruMeditation:
                                "process: call it first in the post-fork function")
         if cls._watcher.pid != os.getpid():
             cls._watcher.rearm()
+
+    @classmethod
+    def _rehearse(cls, captured: snapshot.Snapshot) -> None:
+        # The application's own sections are not called: only a trigger does.
+        request = cls._request(cls._settings.version, str(cls._option("format") or "text"))
+        pipeline.rehearse(captured, dataclasses.replace(request, registered=()))
 
     @classmethod
     def _on_snapshot(cls, captured: snapshot.Snapshot) -> None:

@@ -72,6 +72,13 @@ def _encoded(pieces: Iterator[str]) -> Iterator[bytes]:
         yield piece.encode(errors="replace")
 
 
+def rehearse(captured: snapshot.Snapshot, request: Request) -> None:
+    """The report made and rendered as deliver() makes it, and thrown away
+    (gmr.watcher's rehearsal at set-up)."""
+    for _ in _encoded(render.chunks(model(captured, request), request.form)):
+        pass
+
+
 def deliver(captured: snapshot.Snapshot, request: Request, destination: Destination) -> str | None:
     """Make the report and write it, a piece at a time, where destination
     says; returns the report file's path (None for stderr). Raises OSError

@@ -5,15 +5,21 @@ stack, made into what a person reads: file, line, function and source line.
 It owns the only cache of resolved locations (bounded; an entry holds its
 code object, so the id() in its key is not reused while it lives), and reads
 the source files the new locations need in one batch (files.read_files: the
-GIL let go once, not once per file).
+GIL let go once, not once per file). The text of each file read is kept
+(bounded): a busy thread stands somewhere new at each report, and a file
+read again would let the GIL go again, to wait behind the busy threads for
+it. The text kept is the one first read, which is also the code the
+process runs when a file changes under it.
 """
 
 from __future__ import annotations
 
 import bisect
 import io
+import itertools
 import linecache
 import tokenize
+from array import array
 from collections.abc import Iterable
 from types import CodeType
 from typing import NamedTuple
@@ -67,15 +73,37 @@ def _pseudo(filename: str) -> bool:
     return filename.startswith("<") and filename.endswith(">")
 
 
-def source_lines(data: bytes) -> list[str]:
-    """A source file's lines, decoded as the interpreter would (PEP 263)."""
+class Source(NamedTuple):
+    """A source file's text, decoded as the interpreter would (PEP 263),
+    with where each line starts: one str and one array, not a str per line."""
+
+    text: str
+    #: Where each line starts in text, and one past the end.
+    starts: array[int]
+
+    def line(self, number: int) -> str:
+        """Line `number` (1-based), "" where there is none."""
+        if 0 < number < len(self.starts):
+            return self.text[self.starts[number - 1]:self.starts[number] - 1]
+        return ""
+
+
+def source_of(data: bytes) -> Source:
+    """A source file's Source."""
     try:
         encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
     except SyntaxError:
         encoding = "utf-8"
     text = data.decode(encoding, errors="replace")
     # Lines end where the interpreter counts them: at \n, \r\n or \r only.
-    return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    lengths = (len(line) + 1 for line in text.split("\n"))
+    return Source(text, array("q", itertools.accumulate(lengths, initial=0)))
+
+
+#: The most characters of source text kept, all files together, before the
+#: kept texts are dropped and read again as needed.
+SOURCE_LIMIT = 8_000_000
 
 
 #: A location by instruction is keyed (id(code), lasti); by line,
@@ -85,12 +113,32 @@ _Key = tuple[int, int] | tuple[int, int, int]
 
 #: The resolved locations, each with the code object its key's id() names.
 _cache: dict[_Key, tuple[CodeType, Location]] = {}
+#: The source files read, by name, and their characters in all.
+_sources: dict[str, Source] = {}
+_kept = [0]
 
 
 def forget() -> None:
     """Drop every resolved location, and with them the references the cache
-    holds to code objects (a leak check counts those)."""
+    holds to code objects (a leak check counts those), and the kept sources."""
     _cache.clear()
+    _sources.clear()
+    _kept[0] = 0
+
+
+def _read_sources(paths: list[str]) -> None:
+    """The files of paths not kept yet read, in one batch, and kept."""
+    wanted = [path for path in paths if path not in _sources]
+    if not wanted:
+        return
+    for name, data in zip(wanted, files.read_files(wanted), strict=True):
+        if data is None:
+            continue  # read again when asked again
+        if _kept[0] + len(data) > SOURCE_LIMIT:
+            _sources.clear()
+            _kept[0] = 0
+        _sources[name] = source_of(data)
+        _kept[0] += len(data)
 
 
 def _known(key: _Key, code: CodeType) -> Location | None:
@@ -112,11 +160,8 @@ def resolve(wanted: Iterable[tuple[CodeType, int, bool]]) -> list[Location]:
         if known is None:
             new.append((position, key, code, number if by_line else line_of(code, number)))
     if new:
-        paths = sorted({code.co_filename for _, _, code, _ in new
-                        if not _pseudo(code.co_filename)})
-        sources = {name: source_lines(data)
-                   for name, data in zip(paths, files.read_files(paths), strict=True)
-                   if data is not None}
+        _read_sources(sorted({code.co_filename for _, _, code, _ in new
+                              if not _pseudo(code.co_filename)}))
         if len(_cache) + len(new) > CACHE_LIMIT:
             _cache.clear()
         for position, key, code, line in new:
@@ -127,8 +172,8 @@ def resolve(wanted: Iterable[tuple[CodeType, int, bool]]) -> list[Location]:
                 # same for a frame and for a spawning stack.
                 source = linecache.getline(filename, line).strip()
             else:
-                lines = sources.get(filename, [])
-                source = lines[line - 1].strip() if 0 < line <= len(lines) else ""
+                kept = _sources.get(filename)
+                source = kept.line(line).strip() if kept is not None else ""
             location = Location(filename, line, function_of(code), source)
             _cache[key] = (code, location)
             out[position] = location

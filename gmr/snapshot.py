@@ -102,7 +102,8 @@ class Snapshot:
     captured_at: float
     #: The process that was captured.
     pid: int
-    #: What asked for it: "signal", "file" or "api".
+    #: What asked for it: "signal", "file" or "api" (the watcher's set-up:
+    #: "rehearsal").
     trigger: str
     #: How many triggers this one capture answers (a burst is coalesced).
     coalesced: int

@@ -103,8 +103,14 @@ class Watcher:
     one snapshot per burst of them."""
 
     def __init__(self, on_snapshot: Callable[[snapshot.Snapshot], None],
-                 min_interval: float = 0.5, burst: int = 1) -> None:
+                 min_interval: float = 0.5, burst: int = 1,
+                 rehearse: Callable[[snapshot.Snapshot], None] | None = None) -> None:
         self.on_snapshot = on_snapshot
+        #: Called once, in the watcher's thread before it first waits, with a
+        #: snapshot of the process: a report made and thrown away (see
+        #: _rehearse_once).
+        self.rehearse = rehearse
+        self._rehearsed = False
         #: The rate of reports, a token bucket: ``burst`` reports may come
         #: back to back, then one each ``min_interval`` seconds (the option
         #: report_interval; 0 lifts the limit). Triggers that come while the
@@ -134,6 +140,7 @@ class Watcher:
         if previous is not None:
             previous.close()
         self._channel = trigger.Channel()
+        self._channel.prefetch(facts.read_ahead())
         self._signal_count = trigger.signal_count()
         self._lock = _originals.allocate_lock()
         self._done = _originals.allocate_lock()
@@ -333,6 +340,7 @@ class Watcher:
         try:
             trigger.name_this_thread("gmr-watcher")
             self._native_id = _originals.original("_thread", "get_native_id")()
+            self._rehearse_once()
             while self._serve_once():
                 pass
         finally:
@@ -340,6 +348,28 @@ class Watcher:
             if self._waiting.locked():
                 self._waiting.release()
             self._done.release()
+
+    def _rehearse_once(self) -> None:
+        """What only the first report would do, done at set-up, so that it
+        costs what every later one does: the first look at the young
+        generations walks them whole (greenlet discovery), the resolver reads
+        each source file once, and the report's code runs a first time. A
+        report is made of the process as it is and thrown away; a big one
+        (BIG_REPORT) only captured. Once per watcher, before start() returns
+        (not again in a forked child, which inherits what it prepared)."""
+        if self.rehearse is None or self._rehearsed:
+            return
+        self._rehearsed = True
+        hurry = _Hurry()
+        try:
+            with hurry.reporting():
+                captured = pipeline.take(trigger="rehearsal")
+                if len(captured.threads) + len(captured.greenlets) <= BIG_REPORT:
+                    self.rehearse(captured)
+        except Exception:  # the report itself will say what fails, when asked for
+            pass
+        finally:
+            hurry.relax()
 
     def _serve_once(self) -> bool:
         file_trigger = self._file
@@ -366,6 +396,7 @@ class Watcher:
             error_line(f"watcher cannot wait for triggers: {error}")
             return False
         self._hurry = hurry = _Hurry()
+        read_ahead = self._channel.prefetched()
         if _QUIT in data or self._leave_for_fork(data):
             return False
         signalled = self._new_signals()
@@ -386,7 +417,9 @@ class Watcher:
             if folded is None:
                 return False  # stopped while waiting
             count += folded
+            read_ahead = []  # of the moment of the trigger, not of the report
         self._spend_token()
+        facts.READ_AHEAD.update(read_ahead)
         self._report(kind, count, hurry)
         return True
 
@@ -468,6 +501,8 @@ class Watcher:
             self.reports += 1
         except Exception as error:  # the service must survive a failed report
             error_line(f"report failed: {type(error).__name__}: {error}")
+        finally:
+            facts.READ_AHEAD.clear()
 
 
 #: While it waits for a token, the watcher wakes at most once per this many

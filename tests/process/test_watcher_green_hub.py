@@ -1,7 +1,9 @@
 """Under eventlet and gevent, a report makes no hub of its own: the watcher
 reads the hub of the thread that started gmr, and never calls a get_hub()
 that would give the watcher thread a second hub (its own epoll descriptor
-and greenlet), nor a patched call that makes one (eventlet's os.open)."""
+and greenlet), nor a patched call that makes one (eventlet's os.open), nor
+a greenlet of the watcher's thread; neither does the report gmr makes and
+throws away at set-up."""
 
 from __future__ import annotations
 
@@ -23,11 +25,8 @@ PATCH = {
 
 PROGRAM = """
 import gc, json, os
+import greenlet
 from gmr import guru
-
-green = [spawn(sleep, 3600) for _ in range(3)]
-sleep(0)
-guru.TextGuruMeditation.setup_autorun("1.0", log_dir=".")
 
 def count():
     epolls = 0
@@ -36,14 +35,20 @@ def count():
             epolls += os.readlink(f"/proc/self/fd/{fd}") == "anon_inode:[eventpoll]"
         except OSError:
             pass
-    return [sum(isinstance(o, Hub) for o in gc.get_objects()), epolls]
+    objects = gc.get_objects()
+    return [sum(isinstance(o, Hub) for o in objects), epolls,
+            sum(isinstance(o, greenlet.greenlet) and o.parent is None for o in objects)]
 
+green = [spawn(sleep, 3600) for _ in range(3)]
+sleep(0)
+at_start = count()
+guru.TextGuruMeditation.setup_autorun("1.0", log_dir=".")  # a report made and thrown away
 before = count()
 watcher = guru.TextGuruMeditation._watcher
 watcher.request()  # a report made in the watcher thread, as for a signal
 while watcher.reports == 0:
     sleep(0.01)
-print(json.dumps([before, count()]), flush=True)
+print(json.dumps([at_start, before, count()]), flush=True)
 """
 
 HUB_LINE = {"eventlet": "green hub = eventlet (eventlet.hubs.epolls)",
@@ -56,8 +61,9 @@ def test_a_report_makes_no_green_hub(library: str, twin_env: dict[str, str],
     done = subprocess.run([sys.executable, "-c", PATCH[library] + PROGRAM], env=twin_env,
                           capture_output=True, text=True, timeout=50, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    before, after = json.loads(done.stdout)
-    assert before == after, done.stdout  # the service's own hub and epoll, no more
-    assert before[0] == 1, done.stdout
+    at_start, before, after = json.loads(done.stdout)
+    # The service's own hub, epoll and main greenlet, no more.
+    assert at_start == before == after, done.stdout
+    assert before == [1, 1, 1], done.stdout
     text = next(tmp_path.glob("*_gurumeditation_*")).read_text()
     assert HUB_LINE[library] in text, text

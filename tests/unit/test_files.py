@@ -163,6 +163,37 @@ def test_source_lines_decoded_as_the_interpreter_does(tmp_path: Path) -> None:
     assert resolve.resolve([(code, 3, True)])[0] == located[1]
 
 
+def test_a_source_file_is_read_once(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A new location in a file read before is resolved from the text kept
+    (a read would let the GIL go again); the text kept is the one first
+    read, the code the process runs. Past SOURCE_LIMIT the kept texts go."""
+    source = tmp_path / "kept.py"
+    source.write_text("def first():\n    return 1\n\n\ndef second():\n    return 2\n")
+    spec = importlib.util.spec_from_file_location("kept", source)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    reads: list[list[str]] = []
+    read_files = resolve.files.read_files
+
+    def recording(paths: list[str], *args: object) -> list[bytes | None]:
+        reads.append(list(paths))
+        return read_files(paths, *args)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(resolve, "files", ModuleType(read_files=recording))
+    resolve.forget()
+    assert resolve.resolve([(module.first.__code__, 2, True)])[0].source == "return 1"
+    source.write_text("# changed under the process\n")
+    assert resolve.resolve([(module.second.__code__, 6, True)])[0].source == "return 2"
+    assert reads == [[str(source)]]
+    monkeypatch.setattr(resolve, "SOURCE_LIMIT", 10)
+    resolve.forget()
+    resolve.resolve([(module.first.__code__, 2, True)])
+    resolve.resolve([(threading.Thread.run.__code__, 0, False)])  # another file: over the limit
+    assert list(resolve._sources) == [threading.Thread.run.__code__.co_filename]
+    resolve.forget()
+
+
 def test_publish_never_gives_a_freed_name_again(core: ModuleType, tmp_path: Path) -> None:
     """Retention deletes the oldest reports of a second first: the next one
     is named above every report still there, never with a freed lower name

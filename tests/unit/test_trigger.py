@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import signal
+from pathlib import Path
 
 import pytest
 
@@ -57,3 +58,23 @@ def test_the_same_function_queued_twice_runs_twice(core) -> None:  # type: ignor
         if len(calls) == 2:
             break
     assert calls == [0, 1]
+
+
+def test_a_wake_up_reads_ahead_what_it_was_given(core, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The files given to prefetch() are read on each wake-up, before the GIL
+    is taken back, and handed out once; a wait that times out reads none."""
+    present, missing = tmp_path / "present", tmp_path / "missing"
+    present.write_bytes(b"serve\0--config-file\0")
+    channel = core.Channel()
+    try:
+        channel.prefetch([str(present), str(missing)])
+        assert channel.wait(0.0) == b""
+        assert channel.prefetched() == []
+        channel.post(b"A")
+        assert channel.wait(5.0) == b"A"
+        present.write_bytes(b"later")  # what the wake-up read stays
+        assert channel.prefetched() == [(str(present), b"serve\0--config-file\0"),
+                                        (str(missing), None)]
+        assert channel.prefetched() == []
+    finally:
+        channel.close()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Callable, Iterator
 from types import FrameType
@@ -449,3 +450,36 @@ def test_frozen_greenlets_are_found_where_the_walker_sees_frozen_objects(
         assert not want & found
     for green in frozen:
         green.throw(greenlet.GreenletExit)
+
+
+def test_a_small_capture_keeps_the_gil(core: ModuleType) -> None:
+    """A capture of a few threads touches its few new pages with the GIL
+    held (faster than having the GIL back from a busy thread, hurried or
+    not): a busy thread beside it never runs while it captures."""
+    if core.IMPLEMENTATION != "compiled":
+        pytest.skip("the pure twin lets the GIL go wherever Python code may")
+    rounds = [0]
+    stop = threading.Event()
+
+    def busy() -> None:
+        while not stop.is_set():
+            rounds[0] += 1
+            if rounds[0] % 100 == 0:
+                time.sleep(0)  # the GIL let go: the test's thread runs on
+
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(60.0)  # no thread is asked to let go meanwhile
+    thread = threading.Thread(target=busy)
+    thread.start()
+    try:
+        core.capture(None).release()  # its arrays sized from now on as this one needs
+        for _ in range(20):
+            seen = rounds[0]
+            raw = core.capture(None)
+            assert rounds[0] == seen
+            raw.release()
+            time.sleep(0.001)  # a turn for the busy thread
+    finally:
+        stop.set()
+        sys.setswitchinterval(before)
+        thread.join(60)

@@ -13,11 +13,12 @@ import threading
 import time
 from collections.abc import Iterator
 from types import SimpleNamespace as ModuleType
+from typing import Any
 
 import pytest
 
 from conftest import wait_for
-from gmr import snapshot, watcher
+from gmr import facts, snapshot, watcher
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -193,3 +194,57 @@ def test_a_big_report_is_made_in_short_turns(service_interval: float) -> None:
     hurry = watcher._Hurry()
     hurry.size_up(snapshot.take())
     assert sys.getswitchinterval() == service_interval
+
+
+def test_the_rehearsal_runs_once_before_start_returns() -> None:
+    """At set-up, before start() returns, the watcher captures the process
+    and has the report made from it and thrown away (what only a first
+    report would do is done then: a whole look at the young generations,
+    each source file read): once, counted as no report."""
+    rehearsed: list[snapshot.Snapshot] = []
+    parked = threading.Event()
+    thread = threading.Thread(target=parked.wait, daemon=True)
+    thread.start()
+    watching = watcher.Watcher(lambda captured: None, rehearse=rehearsed.append)
+    watching.start()
+    try:
+        assert [captured.trigger for captured in rehearsed] == ["rehearsal"]
+        assert thread.ident in {each.ident for each in rehearsed[0].threads}
+        assert watching.reports == 0
+        watching.request()
+        wait_for(lambda: watching.reports == 1)
+        assert len(rehearsed) == 1
+    finally:
+        watching.stop()
+        parked.set()
+
+
+def test_the_command_line_is_read_as_the_watcher_wakes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The process's own command line, never read with the GIL held, is read
+    by the watcher as it wakes for a report, before it takes the GIL back:
+    the report reads it from there, and lets the GIL go once less."""
+    reads: list[str] = []
+    read_files = facts.files.read_files
+
+    def recording(paths: list[str], *args: Any, **kwargs: Any) -> Any:
+        reads.extend(paths)
+        return read_files(paths, *args, **kwargs)
+
+    monkeypatch.setattr(facts.files, "read_files", recording)
+    entries: list[dict[str, Any]] = []
+
+    def on_snapshot(captured: snapshot.Snapshot) -> None:
+        entries.extend(facts.process_entries([os.getpid()]))
+
+    watching = watcher.Watcher(on_snapshot)
+    watching.start()
+    try:
+        watching.request()
+        wait_for(lambda: watching.reports == 1)
+    finally:
+        watching.stop()
+    own = f"/proc/{os.getpid()}/cmdline"
+    assert entries[0]["cmdline"] == facts.process_entries([os.getpid()])[0]["cmdline"]
+    assert own in reads  # by the second process_entries, outside the report
+    assert reads.count(own) == 1
+    assert facts.READ_AHEAD == {}
