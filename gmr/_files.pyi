@@ -14,6 +14,10 @@ def read_files(
     paths: list[str], limit: int = ..., keep_gil: bool = False
 ) -> list[bytes | None]: ...
 
+# The C heap's free memory given back to the system (glibc's malloc_trim),
+# the GIL let go; whether it could (the pure twin cannot).
+def trim_heap() -> bool: ...
+
 # The trigger's hurry_capsule() (or None): True when this unit takes the GIL
 # back at once after each batch of reads or writes (gmr/_switch.h; the
 # compiled twin only).

@@ -94,6 +94,28 @@ def read_files(paths, Py_ssize_t limit=1 << 24, bint keep_gil=False):
     return out
 
 
+cdef extern from *:
+    """
+    #ifdef __GLIBC__
+    #include <malloc.h>
+    static int gmr_trim_heap(void) { (void)malloc_trim(0); return 1; }
+    #else
+    static int gmr_trim_heap(void) { return 0; }
+    #endif
+    """
+    int gmr_trim_heap() nogil
+
+
+def trim_heap():
+    """Give the C heap's free memory back to the system (glibc's
+    malloc_trim), with the GIL let go: after a big report, whose tens of
+    MB of short-lived pieces the heap would keep. Whether it could."""
+    cdef int done
+    with nogil:
+        done = gmr_trim_heap()
+    return bool(done)
+
+
 def use_hurry(capsule):
     """The trigger's hurry_capsule(), or None (then nothing is hurried).
     True when this unit takes the GIL back at once after each batch of

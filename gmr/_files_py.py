@@ -49,6 +49,11 @@ def read_files(paths: list[str], limit: int = 1 << 24,
     return out
 
 
+def trim_heap() -> bool:
+    """Python has no malloc_trim: the C heap keeps what it keeps."""
+    return False
+
+
 def use_hurry(capsule: object) -> bool:
     return False  # Python cannot ask for the GIL without it
 

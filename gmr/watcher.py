@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator
 from types import FrameType
 
 from gmr import _originals, facts, pipeline, snapshot
-from gmr._impl import hurried, trigger
+from gmr._impl import files, hurried, trigger
 
 _SIGNAL = b"S"
 _API = b"A"
@@ -496,8 +496,13 @@ class Watcher:
         try:
             with hurry.reporting():
                 captured = pipeline.take(trigger=kind, coalesced=coalesced)
-                hurry.size_up(captured)
+                big = hurry.size_up(captured)
                 self.on_snapshot(captured)
+                del captured
+            if big:
+                # Its pieces, tens of MB made and freed, would stay in the
+                # C heap: given back once the report is out.
+                files.trim_heap()
             self.reports += 1
         except Exception as error:  # the service must survive a failed report
             error_line(f"report failed: {type(error).__name__}: {error}")
@@ -556,10 +561,13 @@ class _Hurry:
             sys.setswitchinterval(REPORT_SWITCH_INTERVAL)
             self._previous, self._ours = previous, sys.getswitchinterval()
 
-    def size_up(self, captured: snapshot.Snapshot) -> None:
-        """After the capture: a big report shares the GIL in short turns."""
-        if len(captured.threads) + len(captured.greenlets) > BIG_REPORT:
+    def size_up(self, captured: snapshot.Snapshot) -> bool:
+        """After the capture: a big report shares the GIL in short turns.
+        Whether it is big."""
+        big = len(captured.threads) + len(captured.greenlets) > BIG_REPORT
+        if big:
             self.lower()
+        return big
 
     def relax(self) -> None:
         """The switch interval as it was, unless the service changed it since."""

@@ -248,3 +248,33 @@ def test_the_command_line_is_read_as_the_watcher_wakes(monkeypatch: pytest.Monke
     assert own in reads  # by the second process_entries, outside the report
     assert reads.count(own) == 1
     assert facts.READ_AHEAD == {}
+
+
+def test_the_c_heap_is_trimmed_after_a_big_report_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A big report frees tens of MB of pieces that the C heap would keep:
+    it is trimmed once the report is out; a small one leaves it alone."""
+    import greenlet
+
+    trims: list[bool] = []
+    trim_heap = watcher.files.trim_heap
+    monkeypatch.setattr(watcher.files, "trim_heap", lambda: trims.append(trim_heap()))
+
+    def park() -> None:
+        greenlet.getcurrent().parent.switch()
+
+    watching = watcher.Watcher(lambda captured: None)
+    watching.start()
+    try:
+        watching.request()
+        wait_for(lambda: watching.reports == 1)
+        assert trims == []
+        parked = [greenlet.greenlet(park) for _ in range(watcher.BIG_REPORT + 1)]
+        for each in parked:
+            each.switch()
+        watching.request()
+        wait_for(lambda: watching.reports == 2)
+        assert len(trims) == 1
+        for each in parked:
+            each.throw(greenlet.GreenletExit)
+    finally:
+        watching.stop()
