@@ -139,7 +139,7 @@ cdef class Channel:
         cdef char buffer[4096]
         cdef size_t got = 0
         cdef int woken, error = 0
-        cdef tuple paths = self._paths
+        cdef tuple paths = self._paths, names = self._names
         cdef Py_ssize_t count = len(paths), i
         cdef const char **paths_c = <const char **>malloc(count * sizeof(char *)) if count else NULL
         cdef char **read = <char **>malloc(count * sizeof(char *)) if count else NULL
@@ -169,7 +169,7 @@ cdef class Channel:
         self._fetched = []
         for i in range(count):
             if woken == 1:
-                self._fetched.append((self._names[i], None if read[i] == NULL
+                self._fetched.append((names[i], None if read[i] == NULL
                                       else PyBytes_FromStringAndSize(read[i], sizes[i])))
             free(read[i])
         free(paths_c)
