@@ -14,6 +14,10 @@ def read_files(
     paths: list[str], limit: int = ..., keep_gil: bool = False
 ) -> list[bytes | None]: ...
 
+# False when this process has no child process at all (waitid, WNOHANG |
+# WNOWAIT: nothing reaped); the compiled core keeps the GIL for it.
+def may_have_children() -> bool: ...
+
 # The C heap's free memory given back to the system (glibc's malloc_trim),
 # the GIL let go; whether it could (the pure twin cannot).
 def trim_heap() -> bool: ...

@@ -106,6 +106,31 @@ cdef extern from *:
     int gmr_trim_heap() nogil
 
 
+cdef extern from *:
+    """
+    #include <errno.h>
+    #include <sys/wait.h>
+    /* 0: this process has no child at all; 1: it may have (or cannot tell). */
+    static int gmr_may_have_children(void) {
+        siginfo_t info;
+        int error;
+        do {
+            error = waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) < 0 ? errno : 0;
+        } while (error == EINTR);
+        return error != ECHILD;
+    }
+    """
+    int gmr_may_have_children() nogil
+
+
+def may_have_children():
+    """False when this process has no child process at all (waitid with
+    WNOHANG | WNOWAIT: nothing is reaped, nothing waited for), with the GIL
+    held: the kernel answers at once, and a let-go would cost a wait for
+    the GIL behind busy threads."""
+    return bool(gmr_may_have_children())
+
+
 def trim_heap():
     """Give the C heap's free memory back to the system (glibc's
     malloc_trim), with the GIL let go: after a big report, whose tens of

@@ -49,6 +49,18 @@ def read_files(paths: list[str], limit: int = 1 << 24,
     return out
 
 
+def may_have_children() -> bool:
+    """False when this process has no child process at all (nothing is
+    reaped: WNOWAIT)."""
+    try:
+        _originals.original("os", "waitid")(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:
+        return False
+    except OSError:
+        pass
+    return True
+
+
 def trim_heap() -> bool:
     """Python has no malloc_trim: the C heap keeps what it keeps."""
     return False

@@ -1,13 +1,15 @@
 """Thread and process facts, read from this very process."""
 
 import os
+import subprocess
+import sys
 import threading
 import time
 from typing import Any
 
 import pytest
 
-from conftest import wait_for, wait_in_futex
+from conftest import compiled_expected, wait_for, wait_in_futex
 from gmr import facts
 
 
@@ -79,3 +81,33 @@ def test_no_command_line_is_read_with_the_gil_held(monkeypatch: pytest.MonkeyPat
     held = {path for path, keep_gil in reads if keep_gil}
     assert held == {f"/proc/{me}/stat", f"/proc/{me}/status"}
     assert {f"/proc/{me}/cmdline", f"/proc/{parent}/cmdline"} <= {path for path, _ in reads}
+
+
+CHILDREN_PROBE = """
+import importlib, os, subprocess, sys
+files = importlib.import_module(sys.argv[1])
+from gmr import facts
+seen = [files.may_have_children()]
+child = subprocess.Popen(["sleep", "60"])
+seen.append(files.may_have_children())
+seen.append(facts.descendants(os.getpid()) == [child.pid])
+child.kill()
+os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOWAIT)  # a zombie now
+seen.append(files.may_have_children())
+seen.append(child.wait() == -9)  # still there to be reaped: nothing took it
+seen.append(files.may_have_children())
+seen.append(facts.descendants(os.getpid()) == [])
+print(seen)
+"""
+
+
+@pytest.mark.parametrize("unit", ["gmr._files", "gmr._files_py"])
+def test_a_process_without_children_reads_no_list_of_them(unit: str) -> None:
+    """Whether this process has any child at all is asked first (waitid,
+    WNOHANG and WNOWAIT: nothing reaped, nothing waited for): without one,
+    no thread's list of children is read (one read per thread)."""
+    if unit == "gmr._files" and not compiled_expected():
+        pytest.skip("GMR_NO_EXTENSIONS is set: the compiled core is not under test")
+    done = subprocess.run([sys.executable, "-c", CHILDREN_PROBE, unit], capture_output=True,
+                          text=True, timeout=60, check=True)
+    assert done.stdout.strip() == "[False, True, True, True, True, False, True]", done.stderr
