@@ -26,6 +26,7 @@ from types import FrameType
 from typing import Any
 
 from gmr import _originals
+from gmr._files_py import read_files
 
 IMPLEMENTATION = "pure"
 
@@ -74,28 +75,6 @@ def _high(fd: int) -> int:
 _PREFETCH_LIMIT = 1 << 20
 
 
-def _read_whole(name: str) -> bytes | None:
-    """At most _PREFETCH_LIMIT bytes of the file, through the unpatched calls."""
-    try:
-        fd = _originals.open_file(name, os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:
-        return None
-    try:
-        chunks: list[bytes] = []
-        size = 0
-        while size < _PREFETCH_LIMIT:
-            chunk = _originals.read(fd, _PREFETCH_LIMIT - size)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-        return b"".join(chunks)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
-
-
 class Channel:
     """What wakes one watcher: a pipe of its own, checked before each use."""
 
@@ -121,7 +100,8 @@ class Channel:
         return fetched
 
     def _read_ahead(self) -> None:
-        self._fetched = [(name, _read_whole(name)) for name in self._names]
+        self._fetched = list(zip(self._names, read_files(list(self._names), _PREFETCH_LIMIT),
+                                 strict=True))
 
     def _open(self) -> None:
         read_fd, write_fd = os.pipe()

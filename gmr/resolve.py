@@ -113,9 +113,8 @@ _Key = tuple[int, int] | tuple[int, int, int]
 
 #: The resolved locations, each with the code object its key's id() names.
 _cache: dict[_Key, tuple[CodeType, Location]] = {}
-#: The source files read, by name, and their characters in all.
+#: The source files read, by name.
 _sources: dict[str, Source] = {}
-_kept = [0]
 
 
 def forget() -> None:
@@ -123,7 +122,6 @@ def forget() -> None:
     holds to code objects (a leak check counts those), and the kept sources."""
     _cache.clear()
     _sources.clear()
-    _kept[0] = 0
 
 
 def _read_sources(paths: list[str]) -> None:
@@ -134,11 +132,10 @@ def _read_sources(paths: list[str]) -> None:
     for name, data in zip(wanted, files.read_files(wanted), strict=True):
         if data is None:
             continue  # read again when asked again
-        if _kept[0] + len(data) > SOURCE_LIMIT:
+        source = source_of(data)
+        if sum(len(kept.text) for kept in _sources.values()) + len(source.text) > SOURCE_LIMIT:
             _sources.clear()
-            _kept[0] = 0
-        _sources[name] = source_of(data)
-        _kept[0] += len(data)
+        _sources[name] = source
 
 
 def _known(key: _Key, code: CodeType) -> Location | None:

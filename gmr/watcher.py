@@ -364,7 +364,7 @@ class Watcher:
         try:
             with hurry.reporting():
                 captured = pipeline.take(trigger="rehearsal")
-                if len(captured.threads) + len(captured.greenlets) <= BIG_REPORT:
+                if not is_big(captured):
                     self.rehearse(captured)
         except Exception:  # the report itself will say what fails, when asked for
             pass
@@ -526,6 +526,11 @@ REPORT_SWITCH_INTERVAL = 0.0005
 BIG_REPORT = 3000
 
 
+def is_big(captured: snapshot.Snapshot) -> bool:
+    """Whether a report of this snapshot is big (BIG_REPORT)."""
+    return len(captured.threads) + len(captured.greenlets) > BIG_REPORT
+
+
 class _Hurry:
     """What a report changes in the interpreter while it is made, and puts back.
 
@@ -564,7 +569,7 @@ class _Hurry:
     def size_up(self, captured: snapshot.Snapshot) -> bool:
         """After the capture: a big report shares the GIL in short turns.
         Whether it is big."""
-        big = len(captured.threads) + len(captured.greenlets) > BIG_REPORT
+        big = is_big(captured)
         if big:
             self.lower()
         return big

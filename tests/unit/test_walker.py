@@ -19,6 +19,7 @@ from types import SimpleNamespace as ModuleType
 import greenlet
 import pytest
 
+from conftest import wait_for
 from gmr import snapshot
 
 pytestmark = pytest.mark.timeout(60)
@@ -478,7 +479,7 @@ def test_a_small_capture_keeps_the_gil(core: ModuleType) -> None:
             raw = core.capture(None)
             assert rounds[0] == seen
             raw.release()
-            time.sleep(0.001)  # a turn for the busy thread
+            assert wait_for(lambda seen=seen: rounds[0] > seen)  # the busy thread ran again
     finally:
         stop.set()
         sys.setswitchinterval(before)
