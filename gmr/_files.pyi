@@ -1,7 +1,9 @@
 # The typed boundary of the file helpers. gmr/_files.pyx (compiled) and
 # gmr/_files_py.py (pure) both meet it; gmr/_impl.py picks one.
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Final
+
+from typing_extensions import disjoint_base
 
 IMPLEMENTATION: Final[str]  # "compiled" or "pure"
 
@@ -36,9 +38,12 @@ def list_dirs(paths: list[str]) -> list[list[str] | None]: ...
 def publish(directory: str, prefix: str, suffix: str, data: bytes) -> str: ...
 
 # The same, for a report made a piece at a time: each piece written as it
-# comes (the compiled core lets the GIL go for each write); a short write or
-# an exception from chunks (raised again) leaves no file.
-def publish_chunks(directory: str, prefix: str, suffix: str, chunks: Iterable[bytes]) -> str: ...
+# comes (the compiled core lets the GIL go for each batch of writes, and
+# assembles a Listings' text in the same let-go); a short write or an
+# exception from chunks (raised again) leaves no file.
+def publish_chunks(
+    directory: str, prefix: str, suffix: str, chunks: Iterable[bytes | Listings]
+) -> str: ...
 
 # A greenlet record's facts line (gmr.model.GreenletRecord, in field
 # order), unbracketed; known: escape() of the few types and states.
@@ -46,13 +51,23 @@ def greenlet_facts(
     green: tuple[Any, ...], known: dict[str, str], escape: Callable[[Any], str],
 ) -> str: ...
 
-# The text of greenlet records' listings (gmr.model.GreenletRecord, in
-# field order), as render's oslo.reports layout prints each: banner, facts,
-# stack, where it was spawned; the lines of whole records joined by newlines
-# into blocks of about 64 KiB. known: escape() of the few types and states,
-# made once each; stack_texts: the text of each stack of the table;
-# spawned(record): the text of where a record was spawned.
-def greenlet_listings(
-    records: Sequence[tuple[Any, ...]], stack_texts: list[str], known: dict[str, str],
-    escape: Callable[[Any], str], spawned: Callable[[Any], str], banner: str,
-) -> list[str]: ...
+# The listings of greenlet records (gmr.model.GreenletRecord, in field
+# order) as render's oslo.reports layout prints each: banner, facts, stack,
+# where it was spawned, then a newline. add() reads the records' fields (all
+# of a call's records, or none when one raises); the text is assembled when
+# asked for (the compiled core: from columns, with the GIL let go). escape:
+# render's; stack_texts: the text of each stack of the table; spawned(record):
+# where a record was spawned, a function of its spawned_by and spawning_stack.
+@disjoint_base  # a cdef class; slots in the pure twin
+class Listings:
+    def __init__(
+        self, stack_texts: list[str], escape: Callable[[Any], str],
+        spawned: Callable[[Any], str], banner: str,
+    ) -> None: ...
+    def __len__(self) -> int: ...
+    def add(self, records: Iterable[tuple[Any, ...]]) -> None: ...
+    # A line in place of listings (why a slice of records failed).
+    def add_line(self, line: str) -> None: ...
+    # The text, encoded, in pieces of about BATCH_BYTES.
+    def pieces(self) -> Iterator[bytes]: ...
+    def text(self) -> str: ...

@@ -1,4 +1,4 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False
+# cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False, auto_pickle=False
 """The file work a report needs, in plain C: reading many small files
 (/proc, sources) and listing directories with the GIL let go once, or not
 at all, and publishing the report file whole (gmr/_publish.h, which the
@@ -11,9 +11,10 @@ gmr/_files.pyi is the typed boundary; gmr/_files_py.py is the pure twin.
 import os
 
 from cpython.bytes cimport PyBytes_FromStringAndSize
+from cpython.long cimport PyLong_AsUnsignedLongLong
 from cpython.object cimport PyObject
 from libc.errno cimport EEXIST, EIO
-from libc.stdlib cimport free, malloc
+from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport strcmp, strerror, strlen
 from posix.unistd cimport close, unlink
 
@@ -234,11 +235,12 @@ cdef int _publish_batch(int *fd, char *base, char *temporary, size_t temporary_s
 
 def publish_chunks(str directory, str prefix, str suffix, chunks):
     """As publish(), for a report made a piece at a time (an iterable of
-    bytes): the pieces are written in batches of about 1 MiB, the GIL
-    let go once for each, the file created with the first batch and named
-    with the last (most reports: once in all). The file appears whole or
-    not at all: a short write, or an exception from chunks (raised again),
-    leaves no file."""
+    bytes, and of Listings): the pieces are written in batches of about
+    1 MiB, the GIL let go once for each, the file created with the first
+    batch and named with the last (most reports: once in all); a Listings'
+    text is assembled and written a batch at a time in the same let-go. The
+    file appears whole or not at all: a short write, or an exception from
+    chunks (raised again), leaves no file."""
     cdef bytes directory_c = os.fsencode(directory)
     cdef bytes prefix_c = os.fsencode(prefix)
     cdef bytes suffix_c = os.fsencode(suffix)
@@ -253,13 +255,21 @@ def publish_chunks(str directory, str prefix, str suffix, chunks):
     try:
         following = next(pieces, None)
         while error == 0:
+            if isinstance(following, Listings):
+                error = (<Listings>following)._publish(&fd, base, temporary, sizeof(temporary),
+                                                       name, sizeof(name), &stage)
+                following = next(pieces, None)
+                if following is not None:
+                    continue
             batch, batched = [], 0
-            while following is not None and batched < BATCH_BYTES:
+            while (following is not None and not isinstance(following, Listings)
+                   and batched < BATCH_BYTES):
                 batch.append(<bytes?>following)
                 batched += len(<bytes>following)
                 following = next(pieces, None)
-            error = _publish_batch(&fd, base, temporary, sizeof(temporary), batch,
-                                   following is None, name, sizeof(name), &stage)
+            if error == 0 and (batch or following is None):
+                error = _publish_batch(&fd, base, temporary, sizeof(temporary), batch,
+                                       following is None, name, sizeof(name), &stage)
             if following is None:
                 break
     except BaseException:
@@ -269,8 +279,6 @@ def publish_chunks(str directory, str prefix, str suffix, chunks):
         raise
     return _published(error, stage, base, name, directory)
 
-
-cdef Py_ssize_t _BLOCK = 1 << 16  # characters after which a new block starts
 
 cdef extern from "Python.h":
     PyObject *PyTuple_GET_ITEM(PyObject *, Py_ssize_t)
@@ -320,24 +328,248 @@ def greenlet_facts(green, dict known, escape):
     return _facts(green, known, escape)
 
 
-def greenlet_listings(records, list stack_texts, dict known, escape, spawned, str banner):
-    """The listing of each greenlet record (gmr.model.GreenletRecord, read by
-    field position), as gmr/_files_py.py's twin makes it, in blocks of about
-    64 KiB: the same text from C calls, without an interpreter loop."""
-    cdef list blocks = [], lines = []
-    cdef Py_ssize_t size = 0
-    cdef str text
-    for green in records:
-        text = (f"{banner}\n\n({_facts(green, known, escape)})\n\n"
-                f"{stack_texts[<object>PyTuple_GET_ITEM(<PyObject *>green, 9)]}")
-        if <object>PyTuple_GET_ITEM(<PyObject *>green, 8) is not None:
-            text += "\n" + spawned(green)
-        lines.append(text)
-        size += len(text) + 1
-        if size >= _BLOCK:
-            blocks.append("\n".join(lines))
-            lines = []
-            size = 0
-    if lines:
-        blocks.append("\n".join(lines))
-    return blocks
+cdef extern from "_listings.h" nogil:
+    ctypedef struct gmr_listing:
+        unsigned long long id, minimal_ident, parent, thread
+        size_t name_at, name_size, kind, state, stack, spawned
+        int flags
+    ctypedef struct gmr_listing_texts:
+        const char *const *data
+        const size_t *sizes
+        const char *names
+    int GMR_LISTING_MINIMAL, GMR_LISTING_RUNNING
+    size_t GMR_LISTING_WHOLE, GMR_LISTING_NONE
+    size_t gmr_listing_bound(const gmr_listing *row, const gmr_listing_texts *texts)
+    size_t gmr_listings_fill(const gmr_listing *rows, size_t count, size_t *next,
+                             const gmr_listing_texts *texts, char *out, size_t capacity)
+
+
+cdef inline bint _number(object value, unsigned long long *out):
+    """Whether value is None (out: 0) or an exact int of 0 to 2**64 - 1
+    (out: it): what a row holds as a number, shown as hex() and str() show it."""
+    if value is None:
+        out[0] = 0
+        return True
+    if type(value) is not int or value < 0:
+        return False
+    try:
+        out[0] = PyLong_AsUnsignedLongLong(value)
+    except OverflowError:
+        return False
+    return True
+
+
+cdef class _TextView:
+    """The C view of a Listings' texts (pointers into its bytes, kept alive
+    here), and a buffer that holds the text of its longest row at least."""
+    cdef list keep
+    cdef const char **data
+    cdef size_t *sizes
+    cdef char *buffer
+    cdef size_t capacity
+    cdef gmr_listing_texts texts
+
+    def __cinit__(self, list texts, bytes names, Listings listings):
+        cdef size_t count = len(texts), i
+        self.keep = [texts, names]
+        self.data = <const char **>malloc((count + 1) * sizeof(char *))
+        self.sizes = <size_t *>malloc((count + 1) * sizeof(size_t))
+        if self.data == NULL or self.sizes == NULL:
+            raise MemoryError()
+        for i in range(count):
+            self.data[i] = <bytes>texts[i]
+            self.sizes[i] = len(<bytes>texts[i])
+        self.texts.data = self.data
+        self.texts.sizes = self.sizes
+        self.texts.names = names
+        self.capacity = BATCH_BYTES
+        for i in range(listings.count):
+            self.capacity = max(self.capacity, gmr_listing_bound(&listings.rows[i], &self.texts))
+        self.buffer = <char *>malloc(self.capacity)
+        if self.buffer == NULL:
+            raise MemoryError()
+
+    def __dealloc__(self):
+        free(self.data)
+        free(self.sizes)
+        free(self.buffer)
+
+
+cdef class Listings:
+    """The listings of greenlet records (gmr.model.GreenletRecord, read by
+    field position) as render's oslo.reports layout prints each, as a job of
+    columns: add() reads the records with the GIL held, and their text is
+    assembled from the table of encoded texts (gmr/_listings.h) with the
+    GIL let go, as the report is written (publish_chunks) or asked for its
+    pieces. gmr/_files_py.py's twin makes the same text in Python."""
+
+    cdef gmr_listing *rows
+    cdef size_t count, room
+    cdef bytearray names
+    cdef list texts
+    cdef list stack_texts
+    cdef size_t stacks
+    cdef dict known, text_index, spawned_index
+    cdef object escape, spawned
+    cdef str banner
+
+    def __cinit__(self):
+        self.rows = NULL
+        self.count = self.room = 0
+
+    def __init__(self, list stack_texts, escape, spawned, str banner):
+        if self.texts is not None:
+            raise TypeError("a Listings is made once")
+        self.names = bytearray()
+        self.stack_texts = stack_texts
+        self.stacks = len(stack_texts)
+        # Text 0 opens every listing; then each stack's text.
+        self.texts = [f"{banner}\n\n(id 0x".encode("utf-8", "replace")]
+        self.texts += [(<str?>text).encode("utf-8", "replace") for text in stack_texts]
+        self.known, self.text_index, self.spawned_index = {}, {}, {}
+        self.escape, self.spawned, self.banner = escape, spawned, banner
+
+    def __dealloc__(self):
+        free(self.rows)
+
+    def __len__(self):
+        return self.count
+
+    cdef size_t _text(self, str text):
+        """The index of a text of the table, encoded once."""
+        index = self.text_index.get(text)
+        if index is None:
+            index = self.text_index[text] = len(self.texts)
+            self.texts.append(text.encode("utf-8", "replace"))
+        return index
+
+    cdef gmr_listing *_row(self) except NULL:
+        cdef gmr_listing *rows
+        if self.count == self.room:
+            self.room = self.room * 2 or 256
+            rows = <gmr_listing *>realloc(self.rows, self.room * sizeof(gmr_listing))
+            if rows == NULL:
+                raise MemoryError()
+            self.rows = rows
+        return &self.rows[self.count]
+
+    cdef int _whole(self, str text) except -1:
+        """A row that is this text whole, then a newline."""
+        cdef gmr_listing *row = self._row()
+        row.kind = GMR_LISTING_WHOLE
+        row.stack = len(self.texts)
+        self.texts.append(text.encode("utf-8", "replace"))
+        self.count += 1
+        return 0
+
+    cdef int _listing(self, object green) except -1:
+        cdef gmr_listing *row
+        cdef PyObject *fields
+        cdef unsigned long long ident, parent, thread, minimal_ident = 0
+        cdef str state, kind, shown = None
+        cdef bytes encoded
+        cdef object name, minimal, where, stack, spawner, text
+        if not isinstance(green, tuple) or PyTuple_GET_SIZE(<PyObject *>green) != 10:
+            raise TypeError("not a greenlet record")
+        fields = <PyObject *>green
+        name = <object>PyTuple_GET_ITEM(fields, 2)
+        minimal = <object>PyTuple_GET_ITEM(fields, 3)
+        stack = <object>PyTuple_GET_ITEM(fields, 9)
+        where = <object>PyTuple_GET_ITEM(fields, 8)
+        if not (<object>PyTuple_GET_ITEM(fields, 0) is not None
+                and _number(<object>PyTuple_GET_ITEM(fields, 0), &ident)
+                and _number(<object>PyTuple_GET_ITEM(fields, 5), &parent)
+                and _number(<object>PyTuple_GET_ITEM(fields, 6), &thread)
+                and (name is None or type(name) is str)
+                and (not name or _number(minimal, &minimal_ident))
+                and type(stack) is int and 0 <= stack < <object>self.stacks):
+            # Not plain data: the twin's own code makes its text.
+            text = (f"{self.banner}\n\n({_facts(green, self.known, self.escape)})\n\n"
+                    f"{self.stack_texts[stack]}")
+            if where is not None:
+                text += "\n" + self.spawned(green)
+            return self._whole(text)
+        state = _escaped(self.known, <object>PyTuple_GET_ITEM(fields, 4), self.escape)
+        kind = _escaped(self.known, <object>PyTuple_GET_ITEM(fields, 1), self.escape)
+        if name:
+            shown = name if (<str>name).isprintable() else <str?>self.escape(name)
+        row = self._row()
+        row.id, row.parent, row.thread, row.minimal_ident = ident, parent, thread, minimal_ident
+        row.kind, row.state = self._text(kind), self._text(state)
+        row.stack = 1 + <size_t>stack
+        row.flags = GMR_LISTING_RUNNING if state == "running" else 0
+        row.name_size = 0
+        if shown:
+            encoded = shown.encode("utf-8", "replace")
+            row.name_at, row.name_size = len(self.names), len(encoded)
+            self.names += encoded
+            if minimal is not None:
+                row.flags |= GMR_LISTING_MINIMAL
+        row.spawned = GMR_LISTING_NONE
+        if where is not None:
+            # Where a greenlet was spawned is made once for each spawner and
+            # place (render's spawned() depends on those two fields only).
+            spawner = <object>PyTuple_GET_ITEM(fields, 7)
+            key = (spawner, where) if type(where) is int and (
+                spawner is None or type(spawner) is int) else None
+            index = None if key is None else self.spawned_index.get(key)
+            if index is None:
+                index = len(self.texts)
+                self.texts.append((<str?>self.spawned(green)).encode("utf-8", "replace"))
+                if key is not None:
+                    self.spawned_index[key] = index
+            row.spawned = index
+        self.count += 1
+        return 0
+
+    def add(self, records):
+        """A listing for each record; all of them or, when one raises, none."""
+        cdef size_t before = self.count
+        try:
+            for green in records:
+                self._listing(green)
+        except BaseException:
+            self.count = before
+            raise
+
+    def add_line(self, str line):
+        """A line in place of listings (why a slice of records failed)."""
+        self._whole(line)
+
+    cdef _TextView _view(self):
+        return _TextView(self.texts, bytes(self.names), self)
+
+    def pieces(self):
+        """The text, encoded, in pieces of about BATCH_BYTES, each assembled
+        with the GIL let go."""
+        cdef _TextView view = self._view()
+        cdef size_t next = 0, size
+        while next < self.count:
+            with nogil:
+                size = gmr_listings_fill(self.rows, self.count, &next, &view.texts, view.buffer,
+                                         view.capacity)
+                gmr_hurry()
+            gmr_hurried()
+            yield PyBytes_FromStringAndSize(view.buffer, size)
+
+    def text(self):
+        """The whole text, as one str (run()'s report)."""
+        return b"".join(self.pieces()).decode("utf-8")
+
+    cdef int _publish(self, int *fd, char *base, char *temporary, size_t temporary_size,
+                      char *name, size_t size, int *stage) except -1:
+        """gmr_publish_step for the text, a buffer at a time, each assembled
+        and written in one let-go of the GIL. 0, or an errno."""
+        cdef _TextView view = self._view()
+        cdef size_t next = 0, filled
+        cdef const char *data = view.buffer
+        cdef int error = 0
+        while next < self.count and error == 0:
+            with nogil:
+                filled = gmr_listings_fill(self.rows, self.count, &next, &view.texts,
+                                           view.buffer, view.capacity)
+                error = gmr_publish_step(fd, base, temporary, temporary_size, &data, &filled, 1,
+                                         0, name, size, stage)
+                gmr_hurry()
+            gmr_hurried()
+        return error

@@ -6,7 +6,7 @@ from __future__ import annotations
 import errno
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from gmr import _originals
@@ -100,7 +100,8 @@ def publish(directory: str, prefix: str, suffix: str, data: bytes) -> str:
     return publish_chunks(directory, prefix, suffix, [data])
 
 
-def publish_chunks(directory: str, prefix: str, suffix: str, chunks: Iterable[bytes]) -> str:
+def publish_chunks(directory: str, prefix: str, suffix: str,
+                   chunks: Iterable[bytes | Listings]) -> str:
     """As publish(), the pieces of chunks written in batches of about
     BATCH_BYTES, one writev() each; a short write, or an exception from
     chunks (raised again), leaves no file."""
@@ -136,10 +137,6 @@ def publish_chunks(directory: str, prefix: str, suffix: str, chunks: Iterable[by
             pass
 
 
-#: The size (characters) after which greenlet_listings starts a new block.
-_BLOCK = 1 << 16
-
-
 def _escaped(known: dict[str, str], value: str, escape: Callable[[Any], str]) -> str:
     """escape(value) for one of the few types and states, made once each."""
     text = known.get(value)
@@ -171,22 +168,53 @@ def greenlet_facts(green: tuple[Any, ...], known: dict[str, str],
     return facts
 
 
-def greenlet_listings(records: Sequence[tuple[Any, ...]], stack_texts: list[str],
-                      known: dict[str, str], escape: Callable[[Any], str],
-                      spawned: Callable[[Any], str], banner: str) -> list[str]:
-    """As the compiled core's: the listing of each greenlet record, in blocks."""
-    blocks: list[str] = []
-    lines: list[str] = []
-    size = 0
-    for green in records:
-        text = f"{banner}\n\n({greenlet_facts(green, known, escape)})\n\n{stack_texts[green[9]]}"
+class Listings:
+    """As the compiled core's: the listings of greenlet records, made in
+    Python as add() reads them; each row's text ends with a newline."""
+
+    __slots__ = ("_banner", "_escape", "_known", "_rows", "_spawned", "_stack_texts")
+
+    def __init__(self, stack_texts: list[str], escape: Callable[[Any], str],
+                 spawned: Callable[[Any], str], banner: str) -> None:
+        self._stack_texts = stack_texts
+        self._escape, self._spawned, self._banner = escape, spawned, banner
+        self._known: dict[str, str] = {}
+        self._rows: list[str] = []
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def _listing(self, green: tuple[Any, ...]) -> str:
+        text = (f"{self._banner}\n\n({greenlet_facts(green, self._known, self._escape)})\n\n"
+                f"{self._stack_texts[green[9]]}")
         if green[8] is not None:
-            text += "\n" + spawned(green)
-        lines.append(text)
-        size += len(text) + 1
-        if size >= _BLOCK:
-            blocks.append("\n".join(lines))
-            lines, size = [], 0
-    if lines:
-        blocks.append("\n".join(lines))
-    return blocks
+            text += "\n" + self._spawned(green)
+        return text + "\n"
+
+    def add(self, records: Iterable[tuple[Any, ...]]) -> None:
+        """A listing for each record; all of them or, when one raises, none."""
+        self._rows += [self._listing(green) for green in records]
+
+    def add_line(self, line: str) -> None:
+        """A line in place of listings (why a slice of records failed)."""
+        self._rows.append(line + "\n")
+
+    def pieces(self) -> Iterator[bytes]:
+        """The text, encoded, in pieces of about BATCH_BYTES."""
+        for start, end in _spans(self._rows, BATCH_BYTES):
+            yield "".join(self._rows[start:end]).encode("utf-8", "replace")
+
+    def text(self) -> str:
+        return "".join(self._rows)
+
+
+def _spans(rows: list[str], size: int) -> Iterator[tuple[int, int]]:
+    """(start, end) of consecutive rows of about size characters together."""
+    start, total = 0, 0
+    for index, row in enumerate(rows):
+        if total and total + len(row) > size:
+            yield start, index
+            start, total = index, 0
+        total += len(row)
+    if start < len(rows):
+        yield start, len(rows)

@@ -74,15 +74,28 @@ def write_all(fd: int, data: bytes) -> None:
 MAX_PIECES = 512
 
 
-def batched(pieces: Iterable[bytes], size: int) -> Iterator[list[bytes]]:
-    """The pieces in lists of about size bytes, at most MAX_PIECES (one
-    writev() each: each write lets the GIL go, and the watcher then waits to
-    get it back behind the service's busy threads). They are never joined: a
-    buffer over malloc's mmap threshold (128 KiB), once freed, raises that
-    threshold for good, and later ones stay in the service's heap."""
+def _flat(pieces: Iterable[Any]) -> Iterator[bytes]:
+    """bytes as they are; a files.Listings as its own encoded pieces."""
+    for piece in pieces:
+        if type(piece) is bytes:
+            yield piece
+            continue
+        listings = getattr(piece, "pieces", None)
+        if listings is None:
+            raise TypeError(f"a report's piece is bytes, not {type(piece).__name__}")
+        yield from listings()
+
+
+def batched(pieces: Iterable[Any], size: int) -> Iterator[list[bytes]]:
+    """The pieces (bytes, or a files.Listings: its own pieces) in lists of
+    about size bytes, at most MAX_PIECES (one writev() each: each write lets
+    the GIL go, and the watcher then waits to get it back behind the
+    service's busy threads). They are never joined: a buffer over malloc's
+    mmap threshold (128 KiB), once freed, raises that threshold for good,
+    and later ones stay in the service's heap."""
     batch: list[bytes] = []
     batched_size = 0
-    for piece in pieces:
+    for piece in _flat(pieces):
         batch.append(piece)
         batched_size += len(piece)
         if batched_size >= size or len(batch) >= MAX_PIECES:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gmr import render, report, sinks, snapshot
+from gmr._impl import files
 from gmr.model import Report
 
 
@@ -67,16 +68,20 @@ def text(captured: snapshot.Snapshot, request: Request) -> str:
     return render.render(model(captured, request), request.form)
 
 
-def _encoded(pieces: Iterator[str]) -> Iterator[bytes]:
+def _encoded(pieces: Iterator[str | files.Listings]) -> Iterator[bytes | files.Listings]:
+    """Each piece encoded; greenlet listings as they are (the sink asks them
+    for their text as it writes)."""
     for piece in pieces:
-        yield piece.encode(errors="replace")
+        yield piece.encode(errors="replace") if isinstance(piece, str) else piece
 
 
 def rehearse(captured: snapshot.Snapshot, request: Request) -> None:
     """The report made and rendered as deliver() makes it, and thrown away
     (gmr.watcher's rehearsal at set-up)."""
-    for _ in _encoded(render.chunks(model(captured, request), request.form)):
-        pass
+    for piece in _encoded(render.chunks(model(captured, request), request.form)):
+        if not isinstance(piece, bytes):
+            for _ in piece.pieces():
+                pass
 
 
 def deliver(captured: snapshot.Snapshot, request: Request, destination: Destination) -> str | None:

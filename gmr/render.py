@@ -186,8 +186,8 @@ def _threads(out: list[str], items: tuple[ThreadRecord | Group, ...],
         out.append(stacks.stack(item.stack))
 
 
-#: Greenlet listings per call of files.greenlet_listings, which holds the GIL
-#: throughout: 128 listings 30 frames deep are about 300 KB of text.
+#: Greenlet records per call of files.Listings.add (a slice whose records
+#: cannot all be read is one line that says why; the others are listed).
 LISTINGS_SLICE = 128
 
 
@@ -197,22 +197,22 @@ def _one_by_one(items: tuple[GreenletRecord | Group, ...]) -> bool:
 
 
 def _greenlet_listings(items: tuple[GreenletRecord | Group, ...],
-                       stacks: _StackText) -> Iterator[list[str]]:
-    """The listings of greenlets one at a time, made by the files unit from
-    the records' fields and the stack texts, LISTINGS_SLICE at a time (each
-    call holds the GIL throughout), each slice under its own guard."""
-    known: dict[str, str] = {}  # escape() of the few types and states
-    texts, banner = stacks.texts(), _context_banner("Green Thread")
-
+                       stacks: _StackText) -> files.Listings:
+    """The listings of greenlets one at a time, as a job of the files unit:
+    it reads the records' fields now, LISTINGS_SLICE at a time, and
+    assembles their text from the stack texts as the report is written
+    (the compiled unit: with the GIL let go, gmr/_listings.h)."""
     def spawned(green: GreenletRecord) -> str:
         where = green.spawning_stack  # the files unit asks only where there is one
         return "" if where is None else stacks.spawned(green.spawned_by, where)
 
-    def listings(out: list[str], part: tuple[GreenletRecord | Group, ...]) -> None:
-        out += files.greenlet_listings(part, texts, known, escape, spawned, banner)
-
+    listings = files.Listings(stacks.texts(), escape, spawned, _context_banner("Green Thread"))
     for start in range(0, len(items), LISTINGS_SLICE):
-        yield _guarded(functools.partial(listings, part=items[start:start + LISTINGS_SLICE]))
+        try:
+            listings.add(items[start:start + LISTINGS_SLICE])
+        except Exception as error:
+            listings.add_line(f"gmr: {escape(failure(error))}")
+    return listings
 
 
 def _greenlets(out: list[str], items: tuple[GreenletRecord | Group, ...],
@@ -399,8 +399,9 @@ def _guarded(render: Callable[[list[str]], None]) -> list[str]:
     return lines
 
 
-def _text_sections(report: Report) -> Iterator[list[str]]:
-    """The lines of the header, then of each section, one section at a time."""
+def _text_sections(report: Report) -> Iterator[list[str] | files.Listings]:
+    """The lines of the header, then of each section, one section at a time;
+    greenlets listed one at a time are a files.Listings."""
     stacks = _StackText(report.table)
     yield _guarded(lambda out: _header(out, report.header))
     for section in report.sections:
@@ -410,21 +411,33 @@ def _text_sections(report: Report) -> Iterator[list[str]]:
             title = banner(f"<title failed: {type(error).__name__}>")
         yield [title]
         if section.kind == "greenlets" and section.error is None and _one_by_one(section.data):
-            # Thousands of listings: a slice at a time, each under its own
-            # guard, so that no more than a slice of their text is alive at
-            # once (a section of 20 MB, held whole, stayed in the heap).
-            yield from _greenlet_listings(section.data, stacks)
+            # Thousands of listings: their text is never held whole (a
+            # section of 20 MB, held whole, stayed in the heap), and is
+            # assembled as it is written.
+            try:
+                yield _greenlet_listings(section.data, stacks)
+            except Exception as error:  # a stack that cannot be made text
+                yield [f"gmr: {escape(failure(error))}"]
             continue
         yield _guarded(functools.partial(_section_text, section=section, stacks=stacks))
 
 
-def text_chunks(report: Report) -> Iterator[str]:
+def text_chunks(report: Report) -> Iterator[str | files.Listings]:
     """The text report, in pieces of about CHUNK characters: each piece ends
     after the first line that brings it to CHUNK or more (the cut found by
-    bisection over a section's running sizes, not a step per line)."""
+    bisection over a section's running sizes, not a step per line). The
+    listings of greenlets one at a time are one piece, a files.Listings,
+    whose text the sink asks for as it writes."""
     pending: list[str] = []
     size = 0
     for lines in _text_sections(report):
+        if not isinstance(lines, list):
+            if pending:
+                pending.append("")
+                yield "\n".join(pending)
+                pending, size = [], 0
+            yield lines
+            continue
         # ends[i]: the size of lines[:i + 1], a newline after each.
         ends = list(accumulate(map(len, lines), initial=0))
         ends = list(map(add, ends[1:], range(1, len(ends))))
@@ -445,7 +458,8 @@ def text_chunks(report: Report) -> Iterator[str]:
 
 
 def text(report: Report) -> str:
-    return "".join(text_chunks(report))
+    return "".join(piece if isinstance(piece, str) else piece.text()
+                   for piece in text_chunks(report))
 
 
 def _section_text(out: list[str], section: Section, stacks: _StackText) -> None:
@@ -779,9 +793,10 @@ def json_text(report: Report, compact: bool = False) -> str:
     return "".join(json_chunks(report, compact))
 
 
-def chunks(report: Report, form: str = "text") -> Iterator[str]:
+def chunks(report: Report, form: str = "text") -> Iterator[str | files.Listings]:
     """The report in form ("text", "json" or "json-compact"), in pieces of
-    about CHUNK characters: what a sink writes as they come."""
+    about CHUNK characters (and the text's greenlet listings, a
+    files.Listings): what a sink writes as they come."""
     if form == "json":
         return json_chunks(report)
     if form == "json-compact":
@@ -790,4 +805,6 @@ def chunks(report: Report, form: str = "text") -> Iterator[str]:
 
 
 def render(report: Report, form: str = "text") -> str:
-    return "".join(chunks(report, form))
+    if form in ("json", "json-compact"):
+        return json_text(report, compact=form == "json-compact")
+    return text(report)

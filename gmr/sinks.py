@@ -48,14 +48,18 @@ def safe_name(service_name: str) -> str:
 STDERR_PATIENCE = 30.0
 
 
-def _pieces(report: str | Iterable[bytes]) -> Iterable[bytes]:
-    """A report given whole (a str) or a piece at a time (encoded pieces)."""
+#: A report given whole, or a piece at a time: encoded pieces, and greenlet
+#: listings whose text is assembled as they are written.
+Pieces = str | Iterable[bytes | files.Listings]
+
+
+def _pieces(report: Pieces) -> Iterable[bytes | files.Listings]:
     if isinstance(report, str):
         return (report.encode(errors="replace"),)
     return report
 
 
-def to_stderr(report: str | Iterable[bytes]) -> None:
+def to_stderr(report: Pieces) -> None:
     """The whole report, its pieces in batches of one writev() each (as
     many as the pipe or terminal takes), as they come. A non-blocking stderr
     that is full (EAGAIN) is waited for, not cut: raises OSError saying how
@@ -79,7 +83,7 @@ def to_stderr(report: str | Iterable[bytes]) -> None:
             total += left - sum(map(len, views))
 
 
-def to_file(directory: str, service_name: str, report: str | Iterable[bytes],
+def to_file(directory: str, service_name: str, report: Pieces,
             pid_suffix: str = "", max_reports: int = 0, max_bytes: int = 0) -> str:
     """Write a new report file in directory, named as oslo.reports names it,
     <service_name>_gurumeditation_<YYYYmmddHHMMSS> (a forked child adds

@@ -11,7 +11,8 @@ from typing import Any
 import greenlet
 import pytest
 
-from gmr import render, report, snapshot
+from gmr import _files_py, render, report, snapshot
+from gmr._impl import files
 from gmr.guru import TextGuruMeditation
 from gmr.model import GreenletRecord, Group, Stack, StackTable, StackTableBuilder, ThreadRecord
 from gmr.resolve import Location
@@ -92,13 +93,26 @@ def test_a_report_is_made_a_piece_at_a_time() -> None:
             one.throw(greenlet.GreenletExit)
     for form in ("text", "json", "json-compact"):
         pieces = list(render.chunks(model, form))
-        whole = "".join(pieces)
+        # The text's greenlets, listed one at a time, are one piece of the
+        # files unit, whose text comes in pieces of about BATCH_BYTES.
+        listings = [piece for piece in pieces if not isinstance(piece, str)]
+        assert len(listings) == (form == "text")
+        whole = "".join(piece if isinstance(piece, str) else piece.text() for piece in pieces)
         assert whole == render.render(model, form)
         assert len(whole) > 4 * render.CHUNK
         # Each piece but the last about CHUNK long (a piece ends after the line
-        # or record that passes it).
-        assert all(render.CHUNK <= len(piece) < 2 * render.CHUNK for piece in pieces[:-1]), form
-        assert len(pieces) >= len(whole) // (2 * render.CHUNK)
+        # or record that passes it; the one before the listings where they start).
+        texts = [piece for piece in pieces if isinstance(piece, str)]
+        before = pieces.index(listings[0]) - 1 if listings else None
+        assert all(render.CHUNK <= len(piece) < 2 * render.CHUNK
+                   for index, piece in enumerate(texts[:-1]) if index != before), form
+        if listings:
+            assert len(listings[0]) > 300  # and the main greenlet
+            encoded = list(listings[0].pieces())
+            assert b"".join(encoded).decode() == listings[0].text()
+            assert all(len(piece) <= files.BATCH_BYTES for piece in encoded)
+        else:
+            assert len(pieces) >= len(whole) // (2 * render.CHUNK)
     assert whole.count(" in recurse\n") == 0  # json-compact: one line
     assert render.text(model).count(" in recurse\n") >= 300 * 21
 
@@ -195,14 +209,14 @@ def test_a_dict_option_shows_its_items_not_a_python_repr() -> None:
     assert not [line for line in lines if "{" in line]
 
 
-def test_greenlet_facts_and_listings_of_both_twins(core: Any) -> None:
-    """The files unit makes the listings of ungrouped greenlets, thousands
-    at a time, and the facts line of each (a group's members too): both
-    twins give the same facts and, block for block, the listings those
-    facts and the stack texts make, for names, idents, hostile text, running
-    greenlets, spawning stacks, and enough records for many blocks."""
-    stack_texts = ["a.py:1 in f\n    `x()`\n", "No Traceback!\n"]
-    spawned_by = {}
+def _listings_case() -> tuple[list[str], list[Any], Any, list[int]]:
+    """Stack texts, greenlet records of every kind the files unit reads
+    (names, idents, hostile text, running greenlets, spawning stacks, values
+    that are not plain: ints of other types, past 64 bits, negative), and
+    a spawned() as render's, that records which records it was asked for."""
+    stack_texts = ["a.py:1 in f\n    `x()`\n", "No Traceback!\n",
+                   "b.py:2 in g\n    `\u00e9t\u00e9()`\n"]
+    asked: list[int] = []
     records = [
         GreenletRecord(0x7F0000001000, "greenlet.greenlet", None, None, "suspended",
                        0x7F0000000100, None, None, None, 0),
@@ -211,19 +225,37 @@ def test_greenlet_facts_and_listings_of_both_twins(core: Any) -> None:
         GreenletRecord(0x7F0000003000, "gevent.greenlet.Greenlet", "green\u2028one\x1b]0;t\x07",
                        None, "not started", None, 140000000000100, 0x7F0000000200, 1, 1),
         GreenletRecord(0x7F0000004000, "x\ny", None, None, "running", None, None, None, None, 1),
+        GreenletRecord(0, "gevent.greenlet.Greenlet", "\u00fcber-\U0001f600", 0, "suspended",
+                       0, 0, None, 2, 2),
+        GreenletRecord(2**64 - 1, "t", "=lead", 2**64 - 1, "dead", 2**64 - 1, 2**64 - 1, 7, 0,
+                       0),
+        # Not plain: the twin's own code makes their text.
+        GreenletRecord(2**64, "t", "n", -1, "suspended", -5, 2**70, None, None, 0),
+        GreenletRecord(True, "t", "n", False, "suspended", True, None, None, None, 0),
+        GreenletRecord(0x10, "t", "", 5, "suspended", None, None, None, None, -1),
     ]
     records += [record._replace(id=record.id + 16 * n)
-                for n in range(1, 700) for record in records[:2]]
+                for n in range(1, 700) for record in records[:3]]
 
     def spawned(green: GreenletRecord) -> str:
-        spawned_by[green.id] = green.spawned_by
-        return f"Spawned by {hex(green.spawned_by)} at:\n\n{stack_texts[green.spawning_stack]}"
+        asked.append(green.id)
+        spawner = "" if green.spawned_by is None else f" by {hex(green.spawned_by)}"
+        return f"Spawned{spawner} at:\n\n{stack_texts[green.spawning_stack]}"
 
+    return stack_texts, records, spawned, asked
+
+
+def test_greenlet_facts_and_listings_of_both_twins(core: Any) -> None:
+    """The files unit makes the listings of ungrouped greenlets, thousands
+    at a time (the compiled one from columns, without the GIL), and the
+    facts line of each (a group's members too): both twins give the same
+    facts and the listings those facts and the stack texts make, for every
+    kind of record."""
+    stack_texts, records, spawned, asked = _listings_case()
     banner = render._context_banner("Green Thread")
-    blocks = core.greenlet_listings(tuple(records), stack_texts, {}, render.escape, spawned,
-                                    banner)
-    assert len(blocks) > 2
-    assert all(len(block) < 2 * (1 << 16) for block in blocks)
+    listings = core.Listings(stack_texts, render.escape, spawned, banner)
+    listings.add(records)
+    assert len(listings) == len(records)
     facts = [core.greenlet_facts(green, {}, render.escape) for green in records[:4]]
     assert facts == [
         "id 0x7f0000001000, greenlet.greenlet, suspended, parent 0x7f0000000100",
@@ -239,11 +271,46 @@ def test_greenlet_facts_and_listings_of_both_twins(core: Any) -> None:
                 f"{stack_texts[green.stack]}")
         if green.spawning_stack is not None:
             text += "\n" + spawned(green)
-        expected.append(text)
-    assert "\n".join(blocks) == "\n".join(expected)
-    assert "green\\u2028one\\x1b]0;t\\x07" in blocks[0] and "x\\ny" in blocks[0]
-    assert "its frames are its thread's" in blocks[0]
-    assert spawned_by == {0x7F0000003000: 0x7F0000000200}
+        expected.append(text + "\n")
+    text = listings.text()
+    assert text == "".join(expected)
+    assert b"".join(listings.pieces()) == text.encode()
+    assert "its frames are its thread's" in text
+    assert "(id 0x0, gevent.greenlet.Greenlet, \u00fcber-\U0001f600 (#0), suspended)" in text
+    assert "(id 0xffffffffffffffff, t, =lead (#18446744073709551615), dead, parent " in text
+    assert "(id 0x10000000000000000, t, n (#-1), suspended, parent -0x5, in thread #" in text
+    assert "(id 0x10, t, suspended)\n\nb.py:2 in g\n" in text  # an empty name; stack -1
+    assert set(asked) >= {0x7F0000003000, 0, 2**64 - 1}
+    # Records that cannot be read: a call adds all of its records or none.
     with pytest.raises(TypeError):
-        core.greenlet_listings((Group(2, (), 0),), stack_texts, {}, render.escape, spawned,
-                               banner)
+        listings.add([records[0], Group(2, (), 0)])
+    with pytest.raises(IndexError):
+        listings.add([records[1], records[0]._replace(stack=len(stack_texts))])
+    listings.add_line("gmr: one slice failed")
+    assert len(listings) == len(records) + 1
+    assert listings.text() == "".join(expected) + "gmr: one slice failed\n"
+
+
+def test_the_listings_of_both_twins_are_the_same_bytes() -> None:
+    """The compiled listings, assembled from columns without the GIL, are
+    the pure twin's text byte for byte, in pieces of at most BATCH_BYTES (a
+    single listing longer than that is a piece of its own)."""
+    if files is _files_py:
+        pytest.skip("the compiled files unit is not loaded")
+    stack_texts, records, spawned, _ = _listings_case()
+    stack_texts.append("deep.py:9 in h\n    `h()`\n" * 80000)  # 2 MB: over BATCH_BYTES
+    records += [records[1]._replace(stack=len(stack_texts) - 1), records[0]]
+    banner = render._context_banner("Green Thread")
+    texts = []
+    for unit in (files, _files_py):
+        listings = unit.Listings(stack_texts, render.escape, spawned, banner)
+        for start in range(0, len(records), 128):
+            listings.add(records[start:start + 128])
+        listings.add_line("gmr: \u00e9 line")
+        pieces = list(listings.pieces())
+        assert max(map(len, pieces)) > files.BATCH_BYTES  # the deep one, whole
+        assert all(len(piece) <= files.BATCH_BYTES for piece in pieces
+                   if b"deep.py" not in piece)
+        assert b"".join(pieces).decode() == listings.text()
+        texts.append(listings.text())
+    assert texts[0] == texts[1]
