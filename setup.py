@@ -48,10 +48,11 @@ if SANITIZE:
 
 
 UNITS = {
-    "gmr._walker": ["gmr/_walker.h", "gmr/_walker_offsets.h", "gmr/_switch.h"],
+    "gmr._walker": ["gmr/_walker.h", "gmr/_walker_offsets.h", "gmr/_switch.h", "gmr/_mapped.h"],
     "gmr._trigger": ["gmr/_trigger.h", "gmr/_watchdog.h", "gmr/_publish.h", "gmr/_switch.h",
                      "gmr/_read.h"],
-    "gmr._files": ["gmr/_publish.h", "gmr/_switch.h", "gmr/_read.h", "gmr/_listings.h"],
+    "gmr._files": ["gmr/_publish.h", "gmr/_switch.h", "gmr/_read.h", "gmr/_listings.h",
+                  "gmr/_mapped.h"],
 }
 
 

@@ -10,6 +10,9 @@ IMPLEMENTATION: Final[str]  # "compiled" or "pure"
 # A report's pieces are written in batches of about this many bytes.
 BATCH_BYTES: Final[int]
 
+# Listings.pieces() gives pieces of at most this many bytes.
+PIECE_BYTES: Final[int]
+
 # The bytes of each file (None where it cannot be read), at most limit each;
 # the compiled core lets the GIL go once for all of them (keep_gil: not at all).
 def read_files(
@@ -68,6 +71,6 @@ class Listings:
     def add(self, records: Iterable[tuple[Any, ...]]) -> None: ...
     # A line in place of listings (why a slice of records failed).
     def add_line(self, line: str) -> None: ...
-    # The text, encoded, in pieces of about BATCH_BYTES.
+    # The text, encoded, in pieces of at most PIECE_BYTES.
     def pieces(self) -> Iterator[bytes]: ...
     def text(self) -> str: ...

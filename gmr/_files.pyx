@@ -14,8 +14,8 @@ from cpython.bytes cimport PyBytes_FromStringAndSize
 from cpython.long cimport PyLong_AsUnsignedLongLong
 from cpython.object cimport PyObject
 from libc.errno cimport EEXIST, EIO
-from libc.stdlib cimport free, malloc, realloc
-from libc.string cimport strcmp, strerror, strlen
+from libc.stdlib cimport free, malloc
+from libc.string cimport memcpy, strcmp, strerror, strlen
 from posix.unistd cimport close, unlink
 
 IMPLEMENTATION = "compiled"
@@ -359,40 +359,51 @@ cdef inline bint _number(object value, unsigned long long *out):
     return True
 
 
+cdef extern from "_mapped.h" nogil:
+    int gmr_grow(void **array, Py_ssize_t *capacity, Py_ssize_t needed, size_t item)
+    void gmr_unmap(void **array, Py_ssize_t *capacity, size_t item)
+
+
+#: The most bytes of one piece Listings.pieces() gives: below malloc's mmap
+#: threshold (gmr/_mapped.h).
+PIECE_BYTES = 1 << 16
+cdef Py_ssize_t _PIECE = PIECE_BYTES
+
+
 cdef class _TextView:
-    """The C view of a Listings' texts (pointers into its bytes, kept alive
-    here), and a buffer that holds the text of its longest row at least."""
-    cdef list keep
+    """The C view of a Listings' texts (pointers into the bytes of the list,
+    which it keeps alive), and a buffer that holds BATCH_BYTES, and the text
+    of the longest row at least. All mapped (gmr/_mapped.h)."""
+    cdef list texts
     cdef const char **data
     cdef size_t *sizes
+    cdef Py_ssize_t data_room, sizes_room
     cdef char *buffer
-    cdef size_t capacity
-    cdef gmr_listing_texts texts
+    cdef Py_ssize_t capacity
+    cdef gmr_listing_texts view
 
-    def __cinit__(self, list texts, bytes names, Listings listings):
-        cdef size_t count = len(texts), i
-        self.keep = [texts, names]
-        self.data = <const char **>malloc((count + 1) * sizeof(char *))
-        self.sizes = <size_t *>malloc((count + 1) * sizeof(size_t))
-        if self.data == NULL or self.sizes == NULL:
+    def __cinit__(self, Listings listings):
+        cdef Py_ssize_t count = len(listings.texts), i
+        cdef size_t longest = BATCH_BYTES
+        self.texts = listings.texts
+        if (gmr_grow(<void **>&self.data, &self.data_room, count, sizeof(char *)) < 0
+                or gmr_grow(<void **>&self.sizes, &self.sizes_room, count, sizeof(size_t)) < 0):
             raise MemoryError()
         for i in range(count):
-            self.data[i] = <bytes>texts[i]
-            self.sizes[i] = len(<bytes>texts[i])
-        self.texts.data = self.data
-        self.texts.sizes = self.sizes
-        self.texts.names = names
-        self.capacity = BATCH_BYTES
-        for i in range(listings.count):
-            self.capacity = max(self.capacity, gmr_listing_bound(&listings.rows[i], &self.texts))
-        self.buffer = <char *>malloc(self.capacity)
-        if self.buffer == NULL:
+            self.data[i] = <bytes>self.texts[i]
+            self.sizes[i] = len(<bytes>self.texts[i])
+        self.view.data = self.data
+        self.view.sizes = self.sizes
+        self.view.names = listings.names
+        for i in range(<Py_ssize_t>listings.count):
+            longest = max(longest, gmr_listing_bound(&listings.rows[i], &self.view))
+        if gmr_grow(<void **>&self.buffer, &self.capacity, <Py_ssize_t>longest, 1) < 0:
             raise MemoryError()
 
     def __dealloc__(self):
-        free(self.data)
-        free(self.sizes)
-        free(self.buffer)
+        gmr_unmap(<void **>&self.data, &self.data_room, sizeof(char *))
+        gmr_unmap(<void **>&self.sizes, &self.sizes_room, sizeof(size_t))
+        gmr_unmap(<void **>&self.buffer, &self.capacity, 1)
 
 
 cdef class Listings:
@@ -401,26 +412,25 @@ cdef class Listings:
     columns: add() reads the records with the GIL held, and their text is
     assembled from the table of encoded texts (gmr/_listings.h) with the
     GIL let go, as the report is written (publish_chunks) or asked for its
-    pieces. gmr/_files_py.py's twin makes the same text in Python."""
+    pieces. gmr/_files_py.py's twin makes the same text in Python. The rows
+    and the names are mapped arrays (gmr/_mapped.h)."""
 
     cdef gmr_listing *rows
-    cdef size_t count, room
-    cdef bytearray names
+    cdef Py_ssize_t count, rows_room
+    cdef char *names
+    cdef Py_ssize_t names_size, names_room
+    #: Writers of the text at work (the arrays must not move under them).
+    cdef int writing
     cdef list texts
     cdef list stack_texts
-    cdef size_t stacks
+    cdef Py_ssize_t stacks
     cdef dict known, text_index, spawned_index
     cdef object escape, spawned
     cdef str banner
 
-    def __cinit__(self):
-        self.rows = NULL
-        self.count = self.room = 0
-
     def __init__(self, list stack_texts, escape, spawned, str banner):
         if self.texts is not None:
             raise TypeError("a Listings is made once")
-        self.names = bytearray()
         self.stack_texts = stack_texts
         self.stacks = len(stack_texts)
         # Text 0 opens every listing; then each stack's text.
@@ -430,7 +440,8 @@ cdef class Listings:
         self.escape, self.spawned, self.banner = escape, spawned, banner
 
     def __dealloc__(self):
-        free(self.rows)
+        gmr_unmap(<void **>&self.rows, &self.rows_room, sizeof(gmr_listing))
+        gmr_unmap(<void **>&self.names, &self.names_room, 1)
 
     def __len__(self):
         return self.count
@@ -444,14 +455,23 @@ cdef class Listings:
         return index
 
     cdef gmr_listing *_row(self) except NULL:
-        cdef gmr_listing *rows
-        if self.count == self.room:
-            self.room = self.room * 2 or 256
-            rows = <gmr_listing *>realloc(self.rows, self.room * sizeof(gmr_listing))
-            if rows == NULL:
-                raise MemoryError()
-            self.rows = rows
+        if self.writing:
+            raise RuntimeError("the listings are being written")
+        if gmr_grow(<void **>&self.rows, &self.rows_room, self.count + 1,
+                    sizeof(gmr_listing)) < 0:
+            raise MemoryError()
         return &self.rows[self.count]
+
+    cdef int _name(self, gmr_listing *row, str shown) except -1:
+        """The escaped name's UTF-8 bytes, added to the names."""
+        cdef bytes encoded = shown.encode("utf-8", "replace")
+        cdef Py_ssize_t size = len(encoded)
+        if gmr_grow(<void **>&self.names, &self.names_room, self.names_size + size, 1) < 0:
+            raise MemoryError()
+        memcpy(self.names + self.names_size, <const char *>encoded, size)
+        row.name_at, row.name_size = self.names_size, size
+        self.names_size += size
+        return 0
 
     cdef int _whole(self, str text) except -1:
         """A row that is this text whole, then a newline."""
@@ -467,7 +487,6 @@ cdef class Listings:
         cdef PyObject *fields
         cdef unsigned long long ident, parent, thread, minimal_ident = 0
         cdef str state, kind, shown = None
-        cdef bytes encoded
         cdef object name, minimal, where, stack, spawner, text
         if not isinstance(green, tuple) or PyTuple_GET_SIZE(<PyObject *>green) != 10:
             raise TypeError("not a greenlet record")
@@ -500,9 +519,7 @@ cdef class Listings:
         row.flags = GMR_LISTING_RUNNING if state == "running" else 0
         row.name_size = 0
         if shown:
-            encoded = shown.encode("utf-8", "replace")
-            row.name_at, row.name_size = len(self.names), len(encoded)
-            self.names += encoded
+            self._name(row, shown)
             if minimal is not None:
                 row.flags |= GMR_LISTING_MINIMAL
         row.spawned = GMR_LISTING_NONE
@@ -536,21 +553,25 @@ cdef class Listings:
         """A line in place of listings (why a slice of records failed)."""
         self._whole(line)
 
-    cdef _TextView _view(self):
-        return _TextView(self.texts, bytes(self.names), self)
-
     def pieces(self):
-        """The text, encoded, in pieces of about BATCH_BYTES, each assembled
-        with the GIL let go."""
-        cdef _TextView view = self._view()
+        """The text, encoded, in pieces of at most 64 KiB: each BATCH_BYTES of
+        it assembled with the GIL let go, then cut (a bytes object over
+        malloc's mmap threshold would raise it for good, gmr/_mapped.h)."""
+        cdef _TextView view = _TextView(self)
         cdef size_t next = 0, size
-        while next < self.count:
-            with nogil:
-                size = gmr_listings_fill(self.rows, self.count, &next, &view.texts, view.buffer,
-                                         view.capacity)
-                gmr_hurry()
-            gmr_hurried()
-            yield PyBytes_FromStringAndSize(view.buffer, size)
+        cdef Py_ssize_t at
+        self.writing += 1
+        try:
+            while next < <size_t>self.count:
+                with nogil:
+                    size = gmr_listings_fill(self.rows, self.count, &next, &view.view,
+                                             view.buffer, view.capacity)
+                    gmr_hurry()
+                gmr_hurried()
+                for at in range(0, size, _PIECE):
+                    yield PyBytes_FromStringAndSize(view.buffer + at, min(_PIECE, size - at))
+        finally:
+            self.writing -= 1
 
     def text(self):
         """The whole text, as one str (run()'s report)."""
@@ -558,18 +579,22 @@ cdef class Listings:
 
     cdef int _publish(self, int *fd, char *base, char *temporary, size_t temporary_size,
                       char *name, size_t size, int *stage) except -1:
-        """gmr_publish_step for the text, a buffer at a time, each assembled
-        and written in one let-go of the GIL. 0, or an errno."""
-        cdef _TextView view = self._view()
+        """gmr_publish_step for the text, BATCH_BYTES at a time, each
+        assembled and written in one let-go of the GIL. 0, or an errno."""
+        cdef _TextView view = _TextView(self)
         cdef size_t next = 0, filled
         cdef const char *data = view.buffer
         cdef int error = 0
-        while next < self.count and error == 0:
-            with nogil:
-                filled = gmr_listings_fill(self.rows, self.count, &next, &view.texts,
-                                           view.buffer, view.capacity)
-                error = gmr_publish_step(fd, base, temporary, temporary_size, &data, &filled, 1,
-                                         0, name, size, stage)
-                gmr_hurry()
-            gmr_hurried()
+        self.writing += 1
+        try:
+            while next < <size_t>self.count and error == 0:
+                with nogil:
+                    filled = gmr_listings_fill(self.rows, self.count, &next, &view.view,
+                                               view.buffer, view.capacity)
+                    error = gmr_publish_step(fd, base, temporary, temporary_size, &data,
+                                             &filled, 1, 0, name, size, stage)
+                    gmr_hurry()
+                gmr_hurried()
+        finally:
+            self.writing -= 1
         return error

@@ -18,6 +18,10 @@ IMPLEMENTATION = "pure"
 #: this many bytes, one writev() each.
 BATCH_BYTES = 1 << 20
 
+#: As the compiled core's: the most bytes of one piece Listings.pieces()
+#: gives (below malloc's mmap threshold).
+PIECE_BYTES = 1 << 16
+
 _MAX_ATTEMPTS = 10000
 
 
@@ -200,9 +204,11 @@ class Listings:
         self._rows.append(line + "\n")
 
     def pieces(self) -> Iterator[bytes]:
-        """The text, encoded, in pieces of about BATCH_BYTES."""
-        for start, end in _spans(self._rows, BATCH_BYTES):
-            yield "".join(self._rows[start:end]).encode("utf-8", "replace")
+        """The text, encoded, in pieces of at most PIECE_BYTES."""
+        for start, end in _spans(self._rows, PIECE_BYTES):
+            encoded = "".join(self._rows[start:end]).encode("utf-8", "replace")
+            for at in range(0, len(encoded), PIECE_BYTES):
+                yield encoded[at:at + PIECE_BYTES]
 
     def text(self) -> str:
         return "".join(self._rows)

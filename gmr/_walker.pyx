@@ -237,47 +237,11 @@ cdef Py_ssize_t _hint_greenlets = 64
 cdef Py_ssize_t _hint_depth = 32  # frames per stack, about, in the last capture
 
 
-cdef extern from "<sys/mman.h>" nogil:
-    void *mmap(void *address, size_t length, int protection, int flags, int fd, long offset)
-    void *mremap(void *old, size_t old_length, size_t new_length, int flags)
-    int munmap(void *address, size_t length)
-    int PROT_READ, PROT_WRITE, MAP_PRIVATE, MAP_ANONYMOUS, MREMAP_MAYMOVE
-    void *MAP_FAILED
-
-
-cdef int _grow(void **array, Py_ssize_t *capacity, Py_ssize_t needed, size_t item) noexcept nogil:
-    """Make room for `needed` items. Returns 0, or -1 when out of memory.
-
-    The capture's arrays (megabytes at 10,000 greenlets) are mapped for
-    themselves and unmapped when freed (_unmap): malloc would hand the first
-    one back to the system and then raise its mmap threshold above that
-    size, so the next ones would stay in the service's heap after the
-    report (5 MB at G10000 D30)."""
-    cdef Py_ssize_t size = capacity[0]
-    cdef void *grown
-    if needed <= size:
-        return 0
-    while size < needed:
-        size = size * 2 if size else 16
-    if array[0] == NULL:
-        grown = mmap(NULL, <size_t>size * item, PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
-    else:
-        grown = mremap(array[0], <size_t>capacity[0] * item, <size_t>size * item,
-                       MREMAP_MAYMOVE)
-    if grown == MAP_FAILED:
-        return -1
-    array[0] = grown
-    capacity[0] = size
-    return 0
-
-
-cdef void _unmap(void **array, Py_ssize_t *capacity, size_t item) noexcept nogil:
-    """Free an array _grow made."""
-    if array[0] != NULL:
-        munmap(array[0], <size_t>capacity[0] * item)
-    array[0] = NULL
-    capacity[0] = 0
+# The capture's arrays (megabytes at 10,000 greenlets) are mapped for
+# themselves, and unmapped after (gmr/_mapped.h says why).
+cdef extern from "_mapped.h" nogil:
+    int _grow "gmr_grow"(void **array, Py_ssize_t *capacity, Py_ssize_t needed, size_t item)
+    void _unmap "gmr_unmap"(void **array, Py_ssize_t *capacity, size_t item)
 
 
 cdef inline int _visit(PyObject *obj, void *arg) noexcept:

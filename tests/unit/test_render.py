@@ -94,7 +94,7 @@ def test_a_report_is_made_a_piece_at_a_time() -> None:
     for form in ("text", "json", "json-compact"):
         pieces = list(render.chunks(model, form))
         # The text's greenlets, listed one at a time, are one piece of the
-        # files unit, whose text comes in pieces of about BATCH_BYTES.
+        # files unit, whose text comes in pieces of at most PIECE_BYTES.
         listings = [piece for piece in pieces if not isinstance(piece, str)]
         assert len(listings) == (form == "text")
         whole = "".join(piece if isinstance(piece, str) else piece.text() for piece in pieces)
@@ -110,7 +110,7 @@ def test_a_report_is_made_a_piece_at_a_time() -> None:
             assert len(listings[0]) > 300  # and the main greenlet
             encoded = list(listings[0].pieces())
             assert b"".join(encoded).decode() == listings[0].text()
-            assert all(len(piece) <= files.BATCH_BYTES for piece in encoded)
+            assert all(len(piece) <= files.PIECE_BYTES for piece in encoded)
         else:
             assert len(pieces) >= len(whole) // (2 * render.CHUNK)
     assert whole.count(" in recurse\n") == 0  # json-compact: one line
@@ -293,8 +293,8 @@ def test_greenlet_facts_and_listings_of_both_twins(core: Any) -> None:
 
 def test_the_listings_of_both_twins_are_the_same_bytes() -> None:
     """The compiled listings, assembled from columns without the GIL, are
-    the pure twin's text byte for byte, in pieces of at most BATCH_BYTES (a
-    single listing longer than that is a piece of its own)."""
+    the pure twin's text byte for byte, in pieces of at most PIECE_BYTES
+    (below malloc's mmap threshold), a listing of 2 MB among them."""
     if files is _files_py:
         pytest.skip("the compiled files unit is not loaded")
     stack_texts, records, spawned, _ = _listings_case()
@@ -308,9 +308,7 @@ def test_the_listings_of_both_twins_are_the_same_bytes() -> None:
             listings.add(records[start:start + 128])
         listings.add_line("gmr: \u00e9 line")
         pieces = list(listings.pieces())
-        assert max(map(len, pieces)) > files.BATCH_BYTES  # the deep one, whole
-        assert all(len(piece) <= files.BATCH_BYTES for piece in pieces
-                   if b"deep.py" not in piece)
+        assert all(len(piece) <= files.PIECE_BYTES for piece in pieces)
         assert b"".join(pieces).decode() == listings.text()
         texts.append(listings.text())
     assert texts[0] == texts[1]
