@@ -210,20 +210,34 @@ cdef str _published(int error, int stage, char *base, char *name, str directory)
 
 
 cdef int _publish_batch(int *fd, char *base, char *temporary, size_t temporary_size,
-                        list batch, bint last, char *name, size_t size, int *stage) except -1:
-    """gmr_publish_step for a list of bytes, without the GIL."""
+                        list batch, Py_ssize_t slot, _TextView view, size_t *next_row,
+                        size_t room, bint last, char *name, size_t size,
+                        int *stage) except -1:
+    """gmr_publish_step for a batch of bytes without the GIL; where slot is
+    not -1, batch[slot] stands for the text of a Listings' rows from
+    *next_row on (view), as many as fit in room bytes, assembled in the
+    same let-go (*next_row moved past them)."""
     cdef size_t count = len(batch), i
     cdef const char **data = <const char **>malloc((count + 1) * sizeof(char *))
     cdef size_t *sizes = <size_t *>malloc((count + 1) * sizeof(size_t))
+    cdef gmr_listing *rows = NULL
+    cdef size_t rows_count = 0
     cdef int error
     if data == NULL or sizes == NULL:
         free(data)
         free(sizes)
         raise MemoryError()
     for i in range(count):
-        data[i] = <bytes>batch[i]
-        sizes[i] = len(<bytes>batch[i])
+        if <Py_ssize_t>i != slot:
+            data[i] = <bytes>batch[i]
+            sizes[i] = len(<bytes>batch[i])
+    if slot >= 0:
+        rows, rows_count = view.listings.rows, view.listings.count
+        data[slot] = view.buffer
     with nogil:
+        if slot >= 0:
+            sizes[slot] = gmr_listings_fill(rows, rows_count, next_row, &view.view, view.buffer,
+                                            room)
         error = gmr_publish_step(fd, base, temporary, temporary_size, data, sizes, count, last,
                                  name, size, stage)
         gmr_hurry()
@@ -237,10 +251,10 @@ def publish_chunks(str directory, str prefix, str suffix, chunks):
     """As publish(), for a report made a piece at a time (an iterable of
     bytes, and of Listings): the pieces are written in batches of about
     1 MiB, the GIL let go once for each, the file created with the first
-    batch and named with the last (most reports: once in all); a Listings'
-    text is assembled and written a batch at a time in the same let-go. The
-    file appears whole or not at all: a short write, or an exception from
-    chunks (raised again), leaves no file."""
+    batch and named with the last (most reports: once in all). A Listings'
+    text is assembled in the let-go of the batches it is written in, among
+    the pieces before and after it. The file appears whole or not at all: a
+    short write, or an exception from chunks (raised again), leaves no file."""
     cdef bytes directory_c = os.fsencode(directory)
     cdef bytes prefix_c = os.fsencode(prefix)
     cdef bytes suffix_c = os.fsencode(suffix)
@@ -249,34 +263,55 @@ def publish_chunks(str directory, str prefix, str suffix, chunks):
     cdef char name[4096 + 16]
     cdef int error, fd = -1, stage = 0
     cdef list batch
-    cdef Py_ssize_t batched
+    cdef Py_ssize_t batched, slot
+    cdef _TextView view = None  # the Listings being written
+    cdef size_t next_row = 0, room = 0, left
+    cdef bint last
     pieces = iter(chunks)
     error = gmr_report_base(base, sizeof(base), directory_c, prefix_c, suffix_c)
     try:
         following = next(pieces, None)
         while error == 0:
-            if isinstance(following, Listings):
-                error = (<Listings>following)._publish(&fd, base, temporary, sizeof(temporary),
-                                                       name, sizeof(name), &stage)
-                following = next(pieces, None)
-                if following is not None:
+            batch, batched, slot = [], 0, -1
+            while batched < BATCH_BYTES:
+                if isinstance(following, Listings):
+                    if view is not None:
+                        break  # one Listings a batch
+                    view = _TextView(<Listings>following)
+                    view.listings.writing += 1
+                    next_row = 0
+                    following = next(pieces, None)
+                if view is not None and slot < 0:
+                    # Its rows from next_row on, as many as fill the batch.
+                    slot = len(batch)
+                    batch.append(None)
+                    room = max(BATCH_BYTES - batched, view.longest)
+                    left = view.size_from(next_row)
+                    batched += min(left, room)
+                    if left > room:
+                        break  # it goes on in the next batch
                     continue
-            batch, batched = [], 0
-            while (following is not None and not isinstance(following, Listings)
-                   and batched < BATCH_BYTES):
+                if following is None or isinstance(following, Listings):
+                    break
                 batch.append(<bytes?>following)
                 batched += len(<bytes>following)
                 following = next(pieces, None)
-            if error == 0 and (batch or following is None):
-                error = _publish_batch(&fd, base, temporary, sizeof(temporary), batch,
-                                       following is None, name, sizeof(name), &stage)
-            if following is None:
+            last = following is None and (view is None or view.size_from(next_row) <= room)
+            error = _publish_batch(&fd, base, temporary, sizeof(temporary), batch, slot, view,
+                                   &next_row, room, last, name, sizeof(name), &stage)
+            if view is not None and next_row == <size_t>view.listings.count:
+                view.listings.writing -= 1
+                view = None
+            if last:
                 break
     except BaseException:
         if fd >= 0:
             close(fd)
             unlink(temporary)
         raise
+    finally:
+        if view is not None:
+            view.listings.writing -= 1
     return _published(error, stage, base, name, directory)
 
 
@@ -339,7 +374,7 @@ cdef extern from "_listings.h" nogil:
         const char *names
     int GMR_LISTING_MINIMAL, GMR_LISTING_RUNNING
     size_t GMR_LISTING_WHOLE, GMR_LISTING_NONE
-    size_t gmr_listing_bound(const gmr_listing *row, const gmr_listing_texts *texts)
+    size_t gmr_listing_size(const gmr_listing *row, const gmr_listing_texts *texts)
     size_t gmr_listings_fill(const gmr_listing *rows, size_t count, size_t *next,
                              const gmr_listing_texts *texts, char *out, size_t capacity)
 
@@ -371,23 +406,30 @@ cdef Py_ssize_t _PIECE = PIECE_BYTES
 
 
 cdef class _TextView:
-    """The C view of a Listings' texts (pointers into the bytes of the list,
-    which it keeps alive), and a buffer that holds BATCH_BYTES, and the text
-    of the longest row at least. All mapped (gmr/_mapped.h)."""
+    """The C view of a Listings' texts (pointers into the bytes of its list,
+    which it keeps alive), the size of its rows' text (from each row to
+    the last), and a buffer that holds BATCH_BYTES, and the text of its
+    longest row at least. All mapped (gmr/_mapped.h)."""
+    cdef Listings listings
     cdef list texts
     cdef const char **data
     cdef size_t *sizes
-    cdef Py_ssize_t data_room, sizes_room
+    cdef size_t *after
+    cdef Py_ssize_t data_room, sizes_room, after_room
     cdef char *buffer
     cdef Py_ssize_t capacity
+    cdef size_t longest
     cdef gmr_listing_texts view
 
     def __cinit__(self, Listings listings):
         cdef Py_ssize_t count = len(listings.texts), i
-        cdef size_t longest = BATCH_BYTES
+        cdef size_t row_size
+        self.listings = listings
         self.texts = listings.texts
         if (gmr_grow(<void **>&self.data, &self.data_room, count, sizeof(char *)) < 0
-                or gmr_grow(<void **>&self.sizes, &self.sizes_room, count, sizeof(size_t)) < 0):
+                or gmr_grow(<void **>&self.sizes, &self.sizes_room, count, sizeof(size_t)) < 0
+                or gmr_grow(<void **>&self.after, &self.after_room, listings.count + 1,
+                            sizeof(size_t)) < 0):
             raise MemoryError()
         for i in range(count):
             self.data[i] = <bytes>self.texts[i]
@@ -395,14 +437,24 @@ cdef class _TextView:
         self.view.data = self.data
         self.view.sizes = self.sizes
         self.view.names = listings.names
-        for i in range(<Py_ssize_t>listings.count):
-            longest = max(longest, gmr_listing_bound(&listings.rows[i], &self.view))
-        if gmr_grow(<void **>&self.buffer, &self.capacity, <Py_ssize_t>longest, 1) < 0:
+        self.longest = 0
+        self.after[listings.count] = 0
+        for i in range(listings.count - 1, -1, -1):
+            row_size = gmr_listing_size(&listings.rows[i], &self.view)
+            self.longest = max(self.longest, row_size)
+            self.after[i] = self.after[i + 1] + row_size
+        if gmr_grow(<void **>&self.buffer, &self.capacity,
+                    <Py_ssize_t>max(<size_t>BATCH_BYTES, self.longest), 1) < 0:
             raise MemoryError()
+
+    cdef size_t size_from(self, size_t row):
+        """The bytes of the text of the rows from row on."""
+        return self.after[row]
 
     def __dealloc__(self):
         gmr_unmap(<void **>&self.data, &self.data_room, sizeof(char *))
         gmr_unmap(<void **>&self.sizes, &self.sizes_room, sizeof(size_t))
+        gmr_unmap(<void **>&self.after, &self.after_room, sizeof(size_t))
         gmr_unmap(<void **>&self.buffer, &self.capacity, 1)
 
 
@@ -573,28 +625,11 @@ cdef class Listings:
         finally:
             self.writing -= 1
 
+    def _text_size(self):
+        """The bytes of the text, as the rows' sizes add up (the tests hold
+        them to the text: a buffer is filled by them)."""
+        return _TextView(self).size_from(0)
+
     def text(self):
         """The whole text, as one str (run()'s report)."""
         return b"".join(self.pieces()).decode("utf-8")
-
-    cdef int _publish(self, int *fd, char *base, char *temporary, size_t temporary_size,
-                      char *name, size_t size, int *stage) except -1:
-        """gmr_publish_step for the text, BATCH_BYTES at a time, each
-        assembled and written in one let-go of the GIL. 0, or an errno."""
-        cdef _TextView view = _TextView(self)
-        cdef size_t next = 0, filled
-        cdef const char *data = view.buffer
-        cdef int error = 0
-        self.writing += 1
-        try:
-            while next < <size_t>self.count and error == 0:
-                with nogil:
-                    filled = gmr_listings_fill(self.rows, self.count, &next, &view.view,
-                                               view.buffer, view.capacity)
-                    error = gmr_publish_step(fd, base, temporary, temporary_size, &data,
-                                             &filled, 1, 0, name, size, stage)
-                    gmr_hurry()
-                gmr_hurried()
-        finally:
-            self.writing -= 1
-        return error

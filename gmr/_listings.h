@@ -50,21 +50,51 @@ typedef struct {
     const char *names;
 } gmr_listing_texts;
 
-/* Room for the literal parts and the numbers of a listing: five numbers of
- * at most 20 digits, and under 100 bytes of words and punctuation. */
-#define GMR_LISTING_SLACK 256
-
-/* The most bytes a row's text can take. */
+/* How many digits value has in base 16 or 10. */
 static size_t
-gmr_listing_bound(const gmr_listing *row, const gmr_listing_texts *texts)
+gmr_digits(unsigned long long value, unsigned base)
+{
+    size_t count = 1;
+    while (value >= base) {
+        value /= base;
+        count++;
+    }
+    return count;
+}
+
+#define GMR_WORDS_SIZE(words) (sizeof(words) - 1)
+
+/* The bytes of a row's text, exactly. */
+static size_t
+gmr_listing_size(const gmr_listing *row, const gmr_listing_texts *texts)
 {
     const size_t *sizes = texts->sizes;
+    size_t size;
+
     if (row->kind == GMR_LISTING_WHOLE) {
         return sizes[row->stack] + 1;
     }
-    return sizes[0] + sizes[row->kind] + row->name_size + sizes[row->state] + sizes[row->stack]
-           + (row->spawned == GMR_LISTING_NONE ? 0 : sizes[row->spawned])
-           + GMR_LISTING_SLACK;
+    size = sizes[0] + gmr_digits(row->id, 16) + 2 + sizes[row->kind] + 2 + sizes[row->state]
+           + 3 + sizes[row->stack] + 1;
+    if (row->name_size) {
+        size += row->name_size + 2;
+        if (row->flags & GMR_LISTING_MINIMAL) {
+            size += 3 + gmr_digits(row->minimal_ident, 10) + 1;
+        }
+    }
+    if (row->parent) {
+        size += GMR_WORDS_SIZE(", parent 0x") + gmr_digits(row->parent, 16);
+    }
+    if (row->thread) {
+        size += GMR_WORDS_SIZE(", in thread #") + gmr_digits(row->thread, 10);
+    }
+    if (row->flags & GMR_LISTING_RUNNING) {
+        size += GMR_WORDS_SIZE(", its frames are its thread's");
+    }
+    if (row->spawned != GMR_LISTING_NONE) {
+        size += 1 + sizes[row->spawned];
+    }
+    return size;
 }
 
 static char *
@@ -144,8 +174,8 @@ gmr_listing_write(char *out, const gmr_listing *row, const gmr_listing_texts *te
 }
 
 /* The text of rows[*next], rows[*next + 1], ..., as many as fit in capacity
- * bytes, and always one (capacity is at least the largest bound); *next
- * moved past them. Returns the bytes written. */
+ * bytes, and always one (capacity is at least the longest row's size);
+ * *next moved past them. Returns the bytes written. */
 static size_t
 gmr_listings_fill(const gmr_listing *rows, size_t count, size_t *next,
                   const gmr_listing_texts *texts, char *out, size_t capacity)
@@ -153,7 +183,7 @@ gmr_listings_fill(const gmr_listing *rows, size_t count, size_t *next,
     char *at = out, *end = out + capacity;
     size_t index = *next;
     for (; index < count; index++) {
-        if (at > out && gmr_listing_bound(&rows[index], texts) > (size_t)(end - at)) {
+        if (at > out && gmr_listing_size(&rows[index], texts) > (size_t)(end - at)) {
             break;
         }
         at = gmr_listing_write(at, &rows[index], texts);

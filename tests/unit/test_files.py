@@ -332,3 +332,36 @@ def test_the_compiled_listings_are_assembled_without_the_gil() -> None:
         gate.release()
         counter.join()
     assert ran > 0
+
+
+def test_greenlet_listings_share_their_batches_with_the_pieces_around_them(
+        core: ModuleType, tmp_path: Path) -> None:
+    """Each batch is one let-go of the GIL: the pieces before a Listings go
+    out in its first batch, and those after it in its last (its text is
+    assembled in the same let-go as each write), not in batches of their
+    own."""
+    listings = core.Listings(["a.py:1 in f\n    `f()`\n" * 3], str, str, "-- Green --")
+    listings.add([GreenletRecord(0x1000 + n, "greenlet.greenlet", None, None, "suspended",
+                                 None, None, None, None, 0) for n in range(20000)])
+    text = listings.text().encode()
+    head = b"head\n" * 120000  # 600 KB
+    assert 2 * core.BATCH_BYTES < len(text) < 2.5 * core.BATCH_BYTES
+    written: list[int] = []
+
+    def pieces() -> Iterator[Any]:
+        yield head
+        yield listings
+        yield b"tail\n"
+        # Asked for the second piece after it: what is out by now.
+        written.append(sum(path.stat().st_size for path in tmp_path.iterdir()))
+        yield b"end\n"
+
+    name = core.publish_chunks(str(tmp_path), "svc", "", pieces())
+    assert Path(name).read_bytes() == head + text + b"tail\nend\n"
+    # Two batches of about BATCH_BYTES: the head and the start of the
+    # listings, then more of them; the rest of them goes with the tail. (Had
+    # the head a batch of its own, and the listings' end another, 600 KB and
+    # the whole of the listings would be out.)
+    # A batch ends past BATCH_BYTES by less than one piece (the pure twin)
+    # and short of it by less than one listing (the compiled one).
+    assert 2 * core.BATCH_BYTES - 200 <= written[0] <= 2 * (core.BATCH_BYTES + core.PIECE_BYTES)

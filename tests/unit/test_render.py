@@ -288,6 +288,12 @@ def test_greenlet_facts_and_listings_of_both_twins(core: Any) -> None:
         listings.add([records[1], records[0]._replace(stack=len(stack_texts))])
     listings.add_line("gmr: one slice failed")
     assert len(listings) == len(records) + 1
+    writing = listings.pieces()
+    next(writing)
+    if core.IMPLEMENTATION == "compiled":  # its rows must not move while they are read
+        with pytest.raises(RuntimeError, match="being written"):
+            listings.add(records[:1])
+    writing.close()
     assert listings.text() == "".join(expected) + "gmr: one slice failed\n"
 
 
@@ -312,3 +318,10 @@ def test_the_listings_of_both_twins_are_the_same_bytes() -> None:
         assert b"".join(pieces).decode() == listings.text()
         texts.append(listings.text())
     assert texts[0] == texts[1]
+    # The compiled rows' sizes, which its buffers are filled by, are exact.
+    listings = files.Listings(stack_texts, render.escape, spawned, banner)
+    for record in records[:9] + records[-2:]:  # every kind once, and the deep one
+        listings.add([record])
+        assert listings._text_size() == len(listings.text().encode()), record
+    listings.add(records)
+    assert listings._text_size() == len(listings.text().encode())
