@@ -55,17 +55,22 @@ def greenlet_facts(
 ) -> str: ...
 
 # The listings of greenlet records (gmr.model.GreenletRecord, in field
-# order) as render's oslo.reports layout prints each: banner, facts, stack,
-# where it was spawned, then a newline. add() reads the records' fields (all
-# of a call's records, or none when one raises); the text is assembled when
-# asked for (the compiled core: from columns, with the GIL let go). escape:
-# render's; stack_texts: the text of each stack of the table; spawned(record):
-# where a record was spawned, a function of its spawned_by and spawning_stack.
+# order) in the layout of a form of the report ("text": render's listing,
+# then a newline; "json", "json-compact": a JSON record, between the
+# separators of its list, opening: the records' indentation), as a job:
+# add() reads the records' fields (all of a call's records, or none when one
+# raises), and the text is assembled when asked for (the compiled core:
+# from columns, with the GIL let go). Render's functions: escape (of a
+# type, a state, a name); spawned(record), where a record was spawned, a
+# function of its spawned_by and spawning_stack; whole(record), the whole
+# text of a record (the pure twin makes each so; the compiled core, those
+# that are not plain data). stack_texts: the text of each stack of the
+# table (JSON: the end of a record, its stack's fields).
 @disjoint_base  # a cdef class; slots in the pure twin
 class Listings:
     def __init__(
-        self, stack_texts: list[str], escape: Callable[[Any], str],
-        spawned: Callable[[Any], str], banner: str,
+        self, form: str, opening: str, stack_texts: list[str], escape: Callable[[Any], str],
+        spawned: Callable[[Any], str], whole: Callable[[Any], str],
     ) -> None: ...
     def __len__(self) -> int: ...
     def add(self, records: Iterable[tuple[Any, ...]]) -> None: ...

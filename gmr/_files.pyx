@@ -236,8 +236,8 @@ cdef int _publish_batch(int *fd, char *base, char *temporary, size_t temporary_s
         data[slot] = view.buffer
     with nogil:
         if slot >= 0:
-            sizes[slot] = gmr_listings_fill(rows, rows_count, next_row, &view.view, view.buffer,
-                                            room)
+            sizes[slot] = gmr_listings_fill(rows, rows_count, view.after, next_row, &view.view,
+                                            view.buffer, room)
         error = gmr_publish_step(fd, base, temporary, temporary_size, data, sizes, count, last,
                                  name, size, stage)
         gmr_hurry()
@@ -365,18 +365,28 @@ def greenlet_facts(green, dict known, escape):
 
 cdef extern from "_listings.h" nogil:
     ctypedef struct gmr_listing:
-        unsigned long long id, minimal_ident, parent, thread
+        unsigned long long id, minimal_ident, parent, thread, spawned_by
         size_t name_at, name_size, kind, state, stack, spawned
         int flags
     ctypedef struct gmr_listing_texts:
         const char *const *data
         const size_t *sizes
         const char *names
-    int GMR_LISTING_MINIMAL, GMR_LISTING_RUNNING
+        int layout
+    int GMR_LISTING_MINIMAL, GMR_LISTING_RUNNING, GMR_LISTING_PARENT, GMR_LISTING_THREAD
+    int GMR_LISTING_SPAWNER, GMR_LISTING_TEXT, GMR_LISTING_JSON, GMR_LISTING_JSON_COMPACT
     size_t GMR_LISTING_WHOLE, GMR_LISTING_NONE
-    size_t gmr_listing_size(const gmr_listing *row, const gmr_listing_texts *texts)
-    size_t gmr_listings_fill(const gmr_listing *rows, size_t count, size_t *next,
-                             const gmr_listing_texts *texts, char *out, size_t capacity)
+    size_t gmr_listing_size(const gmr_listing *rows, size_t index,
+                            const gmr_listing_texts *texts)
+    size_t gmr_listings_fill(const gmr_listing *rows, size_t count, const size_t *after,
+                             size_t *next, const gmr_listing_texts *texts, char *buffer,
+                             size_t capacity)
+
+
+#: Each form's layout, and its separators: (before the first row, between
+#: two rows, after each row); a JSON record's indentation goes after "\n".
+_LAYOUTS = {"text": GMR_LISTING_TEXT, "json": GMR_LISTING_JSON,
+            "json-compact": GMR_LISTING_JSON_COMPACT}
 
 
 cdef inline bint _number(object value, unsigned long long *out):
@@ -437,10 +447,11 @@ cdef class _TextView:
         self.view.data = self.data
         self.view.sizes = self.sizes
         self.view.names = listings.names
+        self.view.layout = listings.layout
         self.longest = 0
         self.after[listings.count] = 0
         for i in range(listings.count - 1, -1, -1):
-            row_size = gmr_listing_size(&listings.rows[i], &self.view)
+            row_size = gmr_listing_size(listings.rows, i, &self.view)
             self.longest = max(self.longest, row_size)
             self.after[i] = self.after[i + 1] + row_size
         if gmr_grow(<void **>&self.buffer, &self.capacity,
@@ -460,36 +471,43 @@ cdef class _TextView:
 
 cdef class Listings:
     """The listings of greenlet records (gmr.model.GreenletRecord, read by
-    field position) as render's oslo.reports layout prints each, as a job of
-    columns: add() reads the records with the GIL held, and their text is
-    assembled from the table of encoded texts (gmr/_listings.h) with the
-    GIL let go, as the report is written (publish_chunks) or asked for its
-    pieces. gmr/_files_py.py's twin makes the same text in Python. The rows
-    and the names are mapped arrays (gmr/_mapped.h)."""
+    field position) in the layout of a form of the report (render's text
+    listing, or a JSON record on its line), as a job of columns: add() reads
+    the records with the GIL held, and their text is assembled from the rows
+    and a table of encoded texts (gmr/_listings.h) with the GIL let go, as
+    the report is written (publish_chunks) or asked for its pieces. A record
+    that is not plain data is made by whole(record), render's own code;
+    gmr/_files_py.py's twin makes every record so. The rows and the names
+    are mapped arrays (gmr/_mapped.h)."""
 
     cdef gmr_listing *rows
     cdef Py_ssize_t count, rows_room
     cdef char *names
     cdef Py_ssize_t names_size, names_room
+    cdef int layout
     #: Writers of the text at work (the arrays must not move under them).
     cdef int writing
     cdef list texts
-    cdef list stack_texts
     cdef Py_ssize_t stacks
     cdef dict known, text_index, spawned_index
-    cdef object escape, spawned
-    cdef str banner
+    cdef object escape, spawned, whole
 
-    def __init__(self, list stack_texts, escape, spawned, str banner):
+    def __init__(self, str form, str opening, list stack_texts, escape, spawned, whole):
         if self.texts is not None:
             raise TypeError("a Listings is made once")
-        self.stack_texts = stack_texts
+        self.layout = _LAYOUTS[form]
         self.stacks = len(stack_texts)
-        # Text 0 opens every listing; then each stack's text.
-        self.texts = [f"{banner}\n\n(id 0x".encode("utf-8", "replace")]
+        if self.layout == GMR_LISTING_TEXT:
+            framing = [f"{opening}\n\n(id 0x", "", "", "\n"]
+        elif self.layout == GMR_LISTING_JSON:
+            framing = ["", opening, ",\n" + opening, ""]
+        else:
+            framing = ["", "", ",", ""]
+        # GMR_LISTING_OPENING to _AFTER, then each stack's text.
+        self.texts = [(<str>text).encode("utf-8", "replace") for text in framing]
         self.texts += [(<str?>text).encode("utf-8", "replace") for text in stack_texts]
         self.known, self.text_index, self.spawned_index = {}, {}, {}
-        self.escape, self.spawned, self.banner = escape, spawned, banner
+        self.escape, self.spawned, self.whole = escape, spawned, whole
 
     def __dealloc__(self):
         gmr_unmap(<void **>&self.rows, &self.rows_room, sizeof(gmr_listing))
@@ -505,6 +523,14 @@ cdef class Listings:
             index = self.text_index[text] = len(self.texts)
             self.texts.append(text.encode("utf-8", "replace"))
         return index
+
+    cdef size_t _escaped(self, object value) except? 0:
+        """The index of escape(value) in the table, for the few types and
+        states (made once each)."""
+        text = self.known.get(value)
+        if text is None:
+            text = self.known[value] = self._text(<str?>self.escape(value))
+        return text
 
     cdef gmr_listing *_row(self) except NULL:
         if self.writing:
@@ -526,7 +552,7 @@ cdef class Listings:
         return 0
 
     cdef int _whole(self, str text) except -1:
-        """A row that is this text whole, then a newline."""
+        """A row that is this text whole."""
         cdef gmr_listing *row = self._row()
         row.kind = GMR_LISTING_WHOLE
         row.stack = len(self.texts)
@@ -534,53 +560,69 @@ cdef class Listings:
         self.count += 1
         return 0
 
+    cdef str _shown_name(self, object name):
+        """The name as the row shows it, or None: text, the escaped name
+        where it is not empty; JSON, its string (null: None)."""
+        cdef str text
+        if self.layout == GMR_LISTING_TEXT:
+            if not name:
+                return None
+            return name if (<str>name).isprintable() else <str?>self.escape(name)
+        if name is None:
+            return None
+        text = <str>name
+        if text.isascii() and text.isprintable() and "\"" not in text and "\\" not in text:
+            return f'"{text}"'
+        return <str?>self.escape(name)
+
     cdef int _listing(self, object green) except -1:
         cdef gmr_listing *row
         cdef PyObject *fields
-        cdef unsigned long long ident, parent, thread, minimal_ident = 0
-        cdef str state, kind, shown = None
-        cdef object name, minimal, where, stack, spawner, text
+        cdef unsigned long long ident, parent, thread, spawner, minimal_ident = 0
+        cdef bint text = self.layout == GMR_LISTING_TEXT
+        cdef str shown
+        cdef object name, minimal, where, stack, kind, state, key, index
         if not isinstance(green, tuple) or PyTuple_GET_SIZE(<PyObject *>green) != 10:
             raise TypeError("not a greenlet record")
         fields = <PyObject *>green
+        kind = <object>PyTuple_GET_ITEM(fields, 1)
         name = <object>PyTuple_GET_ITEM(fields, 2)
         minimal = <object>PyTuple_GET_ITEM(fields, 3)
-        stack = <object>PyTuple_GET_ITEM(fields, 9)
+        state = <object>PyTuple_GET_ITEM(fields, 4)
         where = <object>PyTuple_GET_ITEM(fields, 8)
+        stack = <object>PyTuple_GET_ITEM(fields, 9)
         if not (<object>PyTuple_GET_ITEM(fields, 0) is not None
                 and _number(<object>PyTuple_GET_ITEM(fields, 0), &ident)
                 and _number(<object>PyTuple_GET_ITEM(fields, 5), &parent)
                 and _number(<object>PyTuple_GET_ITEM(fields, 6), &thread)
+                and _number(<object>PyTuple_GET_ITEM(fields, 7), &spawner)
+                and type(kind) is str and type(state) is str
                 and (name is None or type(name) is str)
-                and (not name or _number(minimal, &minimal_ident))
+                and _number(minimal, &minimal_ident)
                 and type(stack) is int and 0 <= stack < <object>self.stacks):
-            # Not plain data: the twin's own code makes its text.
-            text = (f"{self.banner}\n\n({_facts(green, self.known, self.escape)})\n\n"
-                    f"{self.stack_texts[stack]}")
-            if where is not None:
-                text += "\n" + self.spawned(green)
-            return self._whole(text)
-        state = _escaped(self.known, <object>PyTuple_GET_ITEM(fields, 4), self.escape)
-        kind = _escaped(self.known, <object>PyTuple_GET_ITEM(fields, 1), self.escape)
-        if name:
-            shown = name if (<str>name).isprintable() else <str?>self.escape(name)
+            # Not plain data: render's own code makes its text.
+            return self._whole(<str?>self.whole(green))
+        shown = self._shown_name(name)
         row = self._row()
-        row.id, row.parent, row.thread, row.minimal_ident = ident, parent, thread, minimal_ident
-        row.kind, row.state = self._text(kind), self._text(state)
-        row.stack = 1 + <size_t>stack
-        row.flags = GMR_LISTING_RUNNING if state == "running" else 0
+        row.id, row.parent, row.thread = ident, parent, thread
+        row.minimal_ident, row.spawned_by = minimal_ident, spawner
+        row.kind, row.state = self._escaped(kind), self._escaped(state)
+        row.stack = 4 + <size_t>stack
+        row.flags = (
+            (GMR_LISTING_RUNNING if text and state == "running" else 0)
+            | (GMR_LISTING_MINIMAL if minimal is not None else 0)
+            | (GMR_LISTING_PARENT if <object>PyTuple_GET_ITEM(fields, 5) is not None else 0)
+            | (GMR_LISTING_THREAD if <object>PyTuple_GET_ITEM(fields, 6) is not None else 0)
+            | (GMR_LISTING_SPAWNER if <object>PyTuple_GET_ITEM(fields, 7) is not None else 0))
         row.name_size = 0
-        if shown:
+        if shown is not None:
             self._name(row, shown)
-            if minimal is not None:
-                row.flags |= GMR_LISTING_MINIMAL
         row.spawned = GMR_LISTING_NONE
-        if where is not None:
+        if where is not None or not text:
             # Where a greenlet was spawned is made once for each spawner and
             # place (render's spawned() depends on those two fields only).
-            spawner = <object>PyTuple_GET_ITEM(fields, 7)
-            key = (spawner, where) if type(where) is int and (
-                spawner is None or type(spawner) is int) else None
+            key = (<object>PyTuple_GET_ITEM(fields, 7), where) if (
+                where is None or type(where) is int) else None
             index = None if key is None else self.spawned_index.get(key)
             if index is None:
                 index = len(self.texts)
@@ -616,8 +658,8 @@ cdef class Listings:
         try:
             while next < <size_t>self.count:
                 with nogil:
-                    size = gmr_listings_fill(self.rows, self.count, &next, &view.view,
-                                             view.buffer, view.capacity)
+                    size = gmr_listings_fill(self.rows, self.count, view.after, &next,
+                                             &view.view, view.buffer, view.capacity)
                     gmr_hurry()
                 gmr_hurried()
                 for at in range(0, size, _PIECE):

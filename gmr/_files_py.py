@@ -173,35 +173,43 @@ def greenlet_facts(green: tuple[Any, ...], known: dict[str, str],
 
 
 class Listings:
-    """As the compiled core's: the listings of greenlet records, made in
-    Python as add() reads them; each row's text ends with a newline."""
+    """As the compiled core's: the listings of greenlet records in the
+    layout of a form of the report, each made by whole(record), render's
+    own code, as add() reads them; between the separators of the form."""
 
-    __slots__ = ("_banner", "_escape", "_known", "_rows", "_spawned", "_stack_texts")
+    __slots__ = ("_after", "_between", "_first", "_rows", "_whole")
 
-    def __init__(self, stack_texts: list[str], escape: Callable[[Any], str],
-                 spawned: Callable[[Any], str], banner: str) -> None:
-        self._stack_texts = stack_texts
-        self._escape, self._spawned, self._banner = escape, spawned, banner
-        self._known: dict[str, str] = {}
+    def __init__(self, form: str, opening: str, stack_texts: list[str],
+                 escape: Callable[[Any], str], spawned: Callable[[Any], str],
+                 whole: Callable[[Any], str]) -> None:
+        if form not in ("text", "json", "json-compact"):
+            raise KeyError(form)
+        self._first, self._between, self._after = {
+            "text": ("", "", "\n"), "json": (opening, ",\n" + opening, ""),
+            "json-compact": ("", ",", "")}[form]
+        self._whole = whole
         self._rows: list[str] = []
 
     def __len__(self) -> int:
         return len(self._rows)
 
-    def _listing(self, green: tuple[Any, ...]) -> str:
-        text = (f"{self._banner}\n\n({greenlet_facts(green, self._known, self._escape)})\n\n"
-                f"{self._stack_texts[green[9]]}")
-        if green[8] is not None:
-            text += "\n" + self._spawned(green)
-        return text + "\n"
+    def _row(self, text: str) -> str:
+        return (self._between if self._rows else self._first) + text + self._after
 
     def add(self, records: Iterable[tuple[Any, ...]]) -> None:
         """A listing for each record; all of them or, when one raises, none."""
-        self._rows += [self._listing(green) for green in records]
+        rows: list[str] = []
+        for green in records:
+            if not isinstance(green, tuple) or len(green) != 10:
+                raise TypeError("not a greenlet record")
+            text = self._whole(green)
+            rows.append((self._between if self._rows or rows else self._first) + text
+                        + self._after)
+        self._rows += rows
 
     def add_line(self, line: str) -> None:
         """A line in place of listings (why a slice of records failed)."""
-        self._rows.append(line + "\n")
+        self._rows.append(self._row(line))
 
     def pieces(self) -> Iterator[bytes]:
         """The text, encoded, in pieces of at most PIECE_BYTES."""

@@ -202,11 +202,20 @@ def _greenlet_listings(items: tuple[GreenletRecord | Group, ...],
     it reads the records' fields now, LISTINGS_SLICE at a time, and
     assembles their text from the stack texts as the report is written
     (the compiled unit: with the GIL let go, gmr/_listings.h)."""
+    known: dict[str, str] = {}  # escape() of the few types and states
+    texts, banner = stacks.texts(), _context_banner("Green Thread")
+
     def spawned(green: GreenletRecord) -> str:
         where = green.spawning_stack  # the files unit asks only where there is one
         return "" if where is None else stacks.spawned(green.spawned_by, where)
 
-    listings = files.Listings(stacks.texts(), escape, spawned, _context_banner("Green Thread"))
+    def listing(green: GreenletRecord) -> str:
+        """A greenlet's listing, made here (the pure twin, and a record the
+        compiled one cannot read as plain data)."""
+        text = f"{banner}\n\n({files.greenlet_facts(green, known, escape)})\n\n{texts[green[9]]}"
+        return text if green[8] is None else f"{text}\n{spawned(green)}"
+
+    listings = files.Listings("text", banner, texts, escape, spawned, listing)
     for start in range(0, len(items), LISTINGS_SLICE):
         try:
             listings.add(items[start:start + LISTINGS_SLICE])
@@ -458,8 +467,7 @@ def text_chunks(report: Report) -> Iterator[str | files.Listings]:
 
 
 def text(report: Report) -> str:
-    return "".join(piece if isinstance(piece, str) else piece.text()
-                   for piece in text_chunks(report))
+    return _joined(text_chunks(report))
 
 
 def _section_text(out: list[str], section: Section, stacks: _StackText) -> None:
@@ -578,13 +586,19 @@ class _Json:
             return _Encoded(head, "")
         return _Encoded(head[:-1] + ("," if self.compact else ", "), tail)
 
-    def pieces(self, value: Any, pad: str) -> Iterator[str]:
+    def pieces(self, value: Any, pad: str) -> Iterator[str | files.Listings]:
         """Indented JSON where a person reads it: mappings nest, one key per
         line; in a list, each record (a thread, a greenlet, a process, a
         frame) takes one line. Compact: the same document on one line."""
         if type(value) is _Encoded:
             yield value.head
             yield value.tail
+        elif type(value) is _JsonListings:
+            # Greenlet records, one a line: their text is assembled as the
+            # report is written (files.Listings).
+            yield "[" if self.compact else "[\n"
+            yield value.listings
+            yield "]" if self.compact else f"\n{pad}]"
         elif self.compact:
             if _is_record(value):
                 yield self.value(value)
@@ -622,6 +636,16 @@ class _Json:
             yield self.value(value)
 
 
+class _JsonListings:
+    """A section's greenlets listed one at a time, as a files.Listings of
+    JSON records: the encoder writes it between the brackets of its list."""
+
+    __slots__ = ("listings",)
+
+    def __init__(self, listings: files.Listings) -> None:
+        self.listings = listings
+
+
 class _Encoded:
     """A record already encoded: its head and its shared tail."""
 
@@ -644,7 +668,7 @@ def _is_record(value: Any) -> bool:
     elif not isinstance(value, list | tuple):
         return True
     for item in value:
-        if isinstance(item, dict | _Encoded):
+        if isinstance(item, dict | _Encoded | _JsonListings):
             return False
         if isinstance(item, list | tuple) and item and isinstance(item[0], dict | _Encoded):
             return False
@@ -675,6 +699,10 @@ class _JsonStacks:
             tail = self._tails[index] = self._encoder.value(self.fields(index))[1:]
         return tail
 
+    def tails(self) -> list[str]:
+        """tail() of every stack of the table, by index."""
+        return [self.tail(index) for index in range(len(self._tails))]
+
     def spawning(self, index: int | None) -> list[Location]:
         if index is None:
             return []
@@ -698,10 +726,39 @@ def _task_fields(task: TaskRecord) -> dict[str, Any]:
     return {"name": task.name, "state": task.state, "loop_id": task.loop_id, "loop": task.loop}
 
 
+#: Where the indented JSON puts a section's entries, and the records of its
+#: data (in the list of the entry's "data" key).
+_SECTION_PAD = "    "
+_RECORD_PAD = _SECTION_PAD + "    "
+
+
+def _greenlet_records(items: tuple[GreenletRecord, ...], stacks: _JsonStacks,
+                      encoder: _Json) -> _JsonListings:
+    """Greenlets listed one at a time, as a job of the files unit: it reads
+    the records' fields now (all of them, or the section fails), and
+    assembles their JSON as the report is written (the compiled unit: with
+    the GIL let go, gmr/_listings.h)."""
+    def spawning(green: GreenletRecord) -> str:
+        return encoder.value(stacks.spawning(green.spawning_stack))
+
+    def record(green: GreenletRecord) -> str:
+        """A greenlet's record, made here (the pure twin, and a record the
+        compiled one cannot read as plain data)."""
+        encoded = encoder.record(_greenlet_fields(green, stacks), stacks.tail(green[9]))
+        return encoded.head + encoded.tail
+
+    listings = files.Listings("json-compact" if encoder.compact else "json", _RECORD_PAD,
+                              stacks.tails(), encoder.value, spawning, record)
+    listings.add(items)
+    return _JsonListings(listings)
+
+
 def _records(kind: str, items: tuple[Any, ...], stacks: _JsonStacks,
-             encoder: _Json) -> list[Any]:
+             encoder: _Json) -> list[Any] | _JsonListings:
     """A section of records as JSON data: each record encoded on its line,
     a group as a mapping of them."""
+    if kind == "greenlets" and _one_by_one(items):
+        return _greenlet_records(items, stacks, encoder)
     def fields(record: Any) -> dict[str, Any]:
         if kind == "threads":
             return _thread_fields(record)
@@ -741,7 +798,7 @@ def _section_dict(section: Section, stacks: _JsonStacks, encoder: _Json) -> dict
     return {"title": title, "kind": section.kind, "data": data, "error": reason}
 
 
-def _json_pieces(report: Report, compact: bool) -> Iterator[str]:
+def _json_pieces(report: Report, compact: bool) -> Iterator[str | files.Listings]:
     encoder = _Json(compact)
     stacks = _JsonStacks(report.table, encoder)
     header = _jsonable(report.header)
@@ -768,17 +825,24 @@ def _json_pieces(report: Report, compact: bool) -> Iterator[str]:
             if _is_record(entry):
                 yield encoder.value(entry)
             else:
-                yield from encoder.pieces(entry, "    ")
+                yield from encoder.pieces(entry, _SECTION_PAD)
         yield "\n  ]"
     yield "\n}\n"
 
 
-def json_chunks(report: Report, compact: bool = False) -> Iterator[str]:
+def json_chunks(report: Report, compact: bool = False) -> Iterator[str | files.Listings]:
     """The report as strict RFC 8259 JSON (ASCII), in pieces of about CHUNK
-    characters."""
+    characters; greenlets listed one at a time are one piece, a
+    files.Listings, whose text the sink asks for as it writes."""
     pending: list[str] = []
     size = 0
     for piece in _json_pieces(report, compact):
+        if not isinstance(piece, str):
+            if pending:
+                yield "".join(pending)
+                pending, size = [], 0
+            yield piece
+            continue
         pending.append(piece)
         size += len(piece)
         if size >= CHUNK:
@@ -790,7 +854,11 @@ def json_chunks(report: Report, compact: bool = False) -> Iterator[str]:
 
 def json_text(report: Report, compact: bool = False) -> str:
     """The report as strict RFC 8259 JSON (ASCII)."""
-    return "".join(json_chunks(report, compact))
+    return _joined(json_chunks(report, compact))
+
+
+def _joined(pieces: Iterator[str | files.Listings]) -> str:
+    return "".join(piece if isinstance(piece, str) else piece.text() for piece in pieces)
 
 
 def chunks(report: Report, form: str = "text") -> Iterator[str | files.Listings]:

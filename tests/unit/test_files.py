@@ -261,13 +261,22 @@ def test_a_frame_without_a_file_shows_the_lines_linecache_holds(
     assert resolve.resolve([(code, last, False)])[0].source == ""
 
 
+def text_listings(core: Any, stack: str) -> Any:
+    """An empty text Listings of the core's files unit, with one stack, and
+    render's own layout for each record (what the pure twin makes)."""
+    def listing(green: GreenletRecord) -> str:
+        return f"-- Green --\n\n({core.greenlet_facts(green, {}, str)})\n\n{stack}"
+
+    return core.Listings("text", "-- Green --", [stack], str, str, listing)
+
+
 def test_publish_chunks_writes_greenlet_listings_among_the_pieces(
         core: ModuleType, tmp_path: Path) -> None:
     """A files.Listings among a report's pieces is written where it stands,
     its text assembled as it is written (the compiled unit: in the same
     let-go of the GIL as each write), first, between, last or empty."""
     def listings(count: int) -> Any:
-        made = core.Listings(["a.py:1 in f\n    `f()`\n" * 3], str, str, "-- Green --")
+        made = text_listings(core, "a.py:1 in f\n    `f()`\n" * 3)
         made.add([GreenletRecord(0x1000 + n, "greenlet.greenlet", f"g{n}", n, "suspended",
                                  0x10, None, None, None, 0) for n in range(count)])
         return made
@@ -301,7 +310,7 @@ def test_the_compiled_listings_are_assembled_without_the_gil() -> None:
         pytest.skip("GMR_NO_EXTENSIONS is set: the compiled core is not under test")
     from gmr import _files
     stack = "deep.py:9 in h\n    `h()`\n" * 160000  # 4 MB: each listing a piece of its own
-    listings = _files.Listings([stack], str, str, "-- Green --")
+    listings = text_listings(_files, stack)
     listings.add([GreenletRecord(0x1000 + n, "greenlet.greenlet", None, None, "suspended",
                                  None, None, None, None, 0) for n in range(40)])
     counted = [0]
@@ -340,7 +349,7 @@ def test_greenlet_listings_share_their_batches_with_the_pieces_around_them(
     out in its first batch, and those after it in its last (its text is
     assembled in the same let-go as each write), not in batches of their
     own."""
-    listings = core.Listings(["a.py:1 in f\n    `f()`\n" * 3], str, str, "-- Green --")
+    listings = text_listings(core, "a.py:1 in f\n    `f()`\n" * 3)
     listings.add([GreenletRecord(0x1000 + n, "greenlet.greenlet", None, None, "suspended",
                                  None, None, None, None, 0) for n in range(20000)])
     text = listings.text().encode()

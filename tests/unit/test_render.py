@@ -3,6 +3,7 @@ explicit line, and the header's counts."""
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 import threading
@@ -93,26 +94,22 @@ def test_a_report_is_made_a_piece_at_a_time() -> None:
             one.throw(greenlet.GreenletExit)
     for form in ("text", "json", "json-compact"):
         pieces = list(render.chunks(model, form))
-        # The text's greenlets, listed one at a time, are one piece of the
-        # files unit, whose text comes in pieces of at most PIECE_BYTES.
-        listings = [piece for piece in pieces if not isinstance(piece, str)]
-        assert len(listings) == (form == "text")
+        # The greenlets, listed one at a time, are one piece of the files
+        # unit, whose text comes in pieces of at most PIECE_BYTES.
+        (listings,) = [piece for piece in pieces if not isinstance(piece, str)]
         whole = "".join(piece if isinstance(piece, str) else piece.text() for piece in pieces)
         assert whole == render.render(model, form)
         assert len(whole) > 4 * render.CHUNK
         # Each piece but the last about CHUNK long (a piece ends after the line
         # or record that passes it; the one before the listings where they start).
         texts = [piece for piece in pieces if isinstance(piece, str)]
-        before = pieces.index(listings[0]) - 1 if listings else None
+        before = pieces.index(listings) - 1
         assert all(render.CHUNK <= len(piece) < 2 * render.CHUNK
                    for index, piece in enumerate(texts[:-1]) if index != before), form
-        if listings:
-            assert len(listings[0]) > 300  # and the main greenlet
-            encoded = list(listings[0].pieces())
-            assert b"".join(encoded).decode() == listings[0].text()
-            assert all(len(piece) <= files.PIECE_BYTES for piece in encoded)
-        else:
-            assert len(pieces) >= len(whole) // (2 * render.CHUNK)
+        assert len(listings) > 300  # and the main greenlet
+        encoded = list(listings.pieces())
+        assert b"".join(encoded).decode() == listings.text()
+        assert all(len(piece) <= files.PIECE_BYTES for piece in encoded)
     assert whole.count(" in recurse\n") == 0  # json-compact: one line
     assert render.text(model).count(" in recurse\n") >= 300 * 21
 
@@ -225,11 +222,13 @@ def _listings_case() -> tuple[list[str], list[Any], Any, list[int]]:
         GreenletRecord(0x7F0000003000, "gevent.greenlet.Greenlet", "green\u2028one\x1b]0;t\x07",
                        None, "not started", None, 140000000000100, 0x7F0000000200, 1, 1),
         GreenletRecord(0x7F0000004000, "x\ny", None, None, "running", None, None, None, None, 1),
-        GreenletRecord(0, "gevent.greenlet.Greenlet", "\u00fcber-\U0001f600", 0, "suspended",
-                       0, 0, None, 2, 2),
+        GreenletRecord(0, "gevent.greenlet.Greenlet", "\u00fcber-\U0001f600 \"q\" \\", 0,
+                       "suspended", 0, 0, 0, 2, 2),
         GreenletRecord(2**64 - 1, "t", "=lead", 2**64 - 1, "dead", 2**64 - 1, 2**64 - 1, 7, 0,
                        0),
-        # Not plain: the twin's own code makes their text.
+        GreenletRecord(0x20, "t", "", None, "suspended", None, None, None, None, 1),
+        GreenletRecord(0x30, "t", "lone \udc80", 1, "suspended\udc80", 0, None, None, None, 1),
+        # Not plain: render's own code makes their text.
         GreenletRecord(2**64, "t", "n", -1, "suspended", -5, 2**70, None, None, 0),
         GreenletRecord(True, "t", "n", False, "suspended", True, None, None, None, 0),
         GreenletRecord(0x10, "t", "", 5, "suspended", None, None, None, None, -1),
@@ -253,7 +252,13 @@ def test_greenlet_facts_and_listings_of_both_twins(core: Any) -> None:
     kind of record."""
     stack_texts, records, spawned, asked = _listings_case()
     banner = render._context_banner("Green Thread")
-    listings = core.Listings(stack_texts, render.escape, spawned, banner)
+
+    def listing(green: GreenletRecord) -> str:
+        text = (f"{banner}\n\n({core.greenlet_facts(green, {}, render.escape)})\n\n"
+                f"{stack_texts[green.stack]}")
+        return text if green.spawning_stack is None else f"{text}\n{spawned(green)}"
+
+    listings = core.Listings("text", banner, stack_texts, render.escape, spawned, listing)
     listings.add(records)
     assert len(listings) == len(records)
     facts = [core.greenlet_facts(green, {}, render.escape) for green in records[:4]]
@@ -265,18 +270,13 @@ def test_greenlet_facts_and_listings_of_both_twins(core: Any) -> None:
         "not started, in thread #140000000000100",
         "id 0x7f0000004000, x\\ny, running, its frames are its thread's",
     ]
-    expected = []
-    for green in records:
-        text = (f"{banner}\n\n({core.greenlet_facts(green, {}, render.escape)})\n\n"
-                f"{stack_texts[green.stack]}")
-        if green.spawning_stack is not None:
-            text += "\n" + spawned(green)
-        expected.append(text + "\n")
+    expected = "".join(listing(green) + "\n" for green in records)
     text = listings.text()
-    assert text == "".join(expected)
+    assert text == expected
     assert b"".join(listings.pieces()) == text.encode()
     assert "its frames are its thread's" in text
-    assert "(id 0x0, gevent.greenlet.Greenlet, \u00fcber-\U0001f600 (#0), suspended)" in text
+    assert ("(id 0x0, gevent.greenlet.Greenlet, \u00fcber-\U0001f600 \"q\" \\ (#0), "
+            "suspended)") in text
     assert "(id 0xffffffffffffffff, t, =lead (#18446744073709551615), dead, parent " in text
     assert "(id 0x10000000000000000, t, n (#-1), suspended, parent -0x5, in thread #" in text
     assert "(id 0x10, t, suspended)\n\nb.py:2 in g\n" in text  # an empty name; stack -1
@@ -288,40 +288,49 @@ def test_greenlet_facts_and_listings_of_both_twins(core: Any) -> None:
         listings.add([records[1], records[0]._replace(stack=len(stack_texts))])
     listings.add_line("gmr: one slice failed")
     assert len(listings) == len(records) + 1
+    assert listings.text() == expected + "gmr: one slice failed\n"
     writing = listings.pieces()
     next(writing)
     if core.IMPLEMENTATION == "compiled":  # its rows must not move while they are read
         with pytest.raises(RuntimeError, match="being written"):
             listings.add(records[:1])
     writing.close()
-    assert listings.text() == "".join(expected) + "gmr: one slice failed\n"
 
 
-def test_the_listings_of_both_twins_are_the_same_bytes() -> None:
-    """The compiled listings, assembled from columns without the GIL, are
-    the pure twin's text byte for byte, in pieces of at most PIECE_BYTES
-    (below malloc's mmap threshold), a listing of 2 MB among them."""
+def _listings_model() -> report.Report:
+    """A model whose greenlets are _listings_case's records, one at a time."""
+    _, records, _, _ = _listings_case()
+    deep = StackTable(TABLE.frames, (*TABLE.stacks, Stack((0, 1) * 40000)))  # 2 MB of text
+    records += [records[1]._replace(stack=3), records[0]]
+    header = dict(HEADER, greenlets=len(records))
+    return report.Report(header, [report.Section("Green Threads", "greenlets", tuple(records))],
+                         deep)
+
+
+@pytest.mark.parametrize("form", ["text", "json", "json-compact"])
+def test_the_listings_of_both_twins_are_the_same_bytes(monkeypatch: pytest.MonkeyPatch,
+                                                       form: str) -> None:
+    """Rendered through render, the compiled listings, assembled from
+    columns without the GIL, are the pure twin's (render's own code for
+    each record) byte for byte, in every form, and come in pieces of at most
+    PIECE_BYTES (below malloc's mmap threshold); the compiled rows' sizes,
+    which its buffers are filled by, are exact."""
     if files is _files_py:
         pytest.skip("the compiled files unit is not loaded")
-    stack_texts, records, spawned, _ = _listings_case()
-    stack_texts.append("deep.py:9 in h\n    `h()`\n" * 80000)  # 2 MB: over BATCH_BYTES
-    records += [records[1]._replace(stack=len(stack_texts) - 1), records[0]]
-    banner = render._context_banner("Green Thread")
+    model = _listings_model()
     texts = []
     for unit in (files, _files_py):
-        listings = unit.Listings(stack_texts, render.escape, spawned, banner)
-        for start in range(0, len(records), 128):
-            listings.add(records[start:start + 128])
-        listings.add_line("gmr: \u00e9 line")
-        pieces = list(listings.pieces())
-        assert all(len(piece) <= files.PIECE_BYTES for piece in pieces)
-        assert b"".join(pieces).decode() == listings.text()
-        texts.append(listings.text())
+        monkeypatch.setattr(render, "files", unit)
+        pieces = list(render.chunks(model, form))
+        (listings,) = [piece for piece in pieces if not isinstance(piece, str)]
+        assert len(listings) == len(model.sections[0].data)
+        encoded = list(listings.pieces())
+        assert all(len(piece) <= files.PIECE_BYTES for piece in encoded)
+        assert b"".join(encoded).decode() == listings.text()
+        if unit is files:
+            assert listings._text_size() == len(listings.text().encode())
+        texts.append(render.render(model, form))
     assert texts[0] == texts[1]
-    # The compiled rows' sizes, which its buffers are filled by, are exact.
-    listings = files.Listings(stack_texts, render.escape, spawned, banner)
-    for record in records[:9] + records[-2:]:  # every kind once, and the deep one
-        listings.add([record])
-        assert listings._text_size() == len(listings.text().encode()), record
-    listings.add(records)
-    assert listings._text_size() == len(listings.text().encode())
+    if form != "text":
+        document = json.loads(texts[0])
+        assert len(document["sections"][0]["data"]) == len(model.sections[0].data)
