@@ -383,8 +383,7 @@ cdef extern from "_listings.h" nogil:
                              size_t capacity)
 
 
-#: Each form's layout, and its separators: (before the first row, between
-#: two rows, after each row); a JSON record's indentation goes after "\n".
+#: Each form's layout in gmr/_listings.h.
 _LAYOUTS = {"text": GMR_LISTING_TEXT, "json": GMR_LISTING_JSON,
             "json-compact": GMR_LISTING_JSON_COMPACT}
 
@@ -416,12 +415,11 @@ cdef Py_ssize_t _PIECE = PIECE_BYTES
 
 
 cdef class _TextView:
-    """The C view of a Listings' texts (pointers into the bytes of its list,
-    which it keeps alive), the size of its rows' text (from each row to
+    """The C view of a Listings' texts (pointers into the bytes of its list:
+    the Listings is kept alive here), the size of its rows' text (from each row to
     the last), and a buffer that holds BATCH_BYTES, and the text of its
     longest row at least. All mapped (gmr/_mapped.h)."""
     cdef Listings listings
-    cdef list texts
     cdef const char **data
     cdef size_t *sizes
     cdef size_t *after
@@ -435,15 +433,14 @@ cdef class _TextView:
         cdef Py_ssize_t count = len(listings.texts), i
         cdef size_t row_size
         self.listings = listings
-        self.texts = listings.texts
         if (gmr_grow(<void **>&self.data, &self.data_room, count, sizeof(char *)) < 0
                 or gmr_grow(<void **>&self.sizes, &self.sizes_room, count, sizeof(size_t)) < 0
                 or gmr_grow(<void **>&self.after, &self.after_room, listings.count + 1,
                             sizeof(size_t)) < 0):
             raise MemoryError()
         for i in range(count):
-            self.data[i] = <bytes>self.texts[i]
-            self.sizes[i] = len(<bytes>self.texts[i])
+            self.data[i] = <bytes>listings.texts[i]
+            self.sizes[i] = len(<bytes>listings.texts[i])
         self.view.data = self.data
         self.view.sizes = self.sizes
         self.view.names = listings.names
@@ -503,7 +500,8 @@ cdef class Listings:
             framing = ["", opening, ",\n" + opening, ""]
         else:
             framing = ["", "", ",", ""]
-        # GMR_LISTING_OPENING to _AFTER, then each stack's text.
+        # GMR_LISTING_OPENING, _FIRST (before the first row), _BETWEEN (two
+        # rows) and _AFTER (each row), then each stack's text.
         self.texts = [(<str>text).encode("utf-8", "replace") for text in framing]
         self.texts += [(<str?>text).encode("utf-8", "replace") for text in stack_texts]
         self.known, self.text_index, self.spawned_index = {}, {}, {}

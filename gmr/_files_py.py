@@ -193,23 +193,24 @@ class Listings:
     def __len__(self) -> int:
         return len(self._rows)
 
-    def _row(self, text: str) -> str:
-        return (self._between if self._rows else self._first) + text + self._after
+    def _add(self, texts: list[str]) -> None:
+        """Each text a row, between the form's separators."""
+        for text in texts:
+            self._rows.append((self._between if self._rows else self._first) + text
+                              + self._after)
 
     def add(self, records: Iterable[tuple[Any, ...]]) -> None:
         """A listing for each record; all of them or, when one raises, none."""
-        rows: list[str] = []
+        texts: list[str] = []
         for green in records:
             if not isinstance(green, tuple) or len(green) != 10:
                 raise TypeError("not a greenlet record")
-            text = self._whole(green)
-            rows.append((self._between if self._rows or rows else self._first) + text
-                        + self._after)
-        self._rows += rows
+            texts.append(self._whole(green))
+        self._add(texts)
 
     def add_line(self, line: str) -> None:
         """A line in place of listings (why a slice of records failed)."""
-        self._rows.append(self._row(line))
+        self._add([line])
 
     def pieces(self) -> Iterator[bytes]:
         """The text, encoded, in pieces of at most PIECE_BYTES."""

@@ -863,7 +863,7 @@ def _joined(pieces: Iterator[str | files.Listings]) -> str:
 
 def chunks(report: Report, form: str = "text") -> Iterator[str | files.Listings]:
     """The report in form ("text", "json" or "json-compact"), in pieces of
-    about CHUNK characters (and the text's greenlet listings, a
+    about CHUNK characters (and its greenlets listed one at a time, a
     files.Listings): what a sink writes as they come."""
     if form == "json":
         return json_chunks(report)
@@ -873,6 +873,4 @@ def chunks(report: Report, form: str = "text") -> Iterator[str | files.Listings]
 
 
 def render(report: Report, form: str = "text") -> str:
-    if form in ("json", "json-compact"):
-        return json_text(report, compact=form == "json-compact")
-    return text(report)
+    return _joined(chunks(report, form))

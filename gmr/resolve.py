@@ -129,13 +129,16 @@ def _read_sources(paths: list[str]) -> None:
     wanted = [path for path in paths if path not in _sources]
     if not wanted:
         return
+    kept = sum(len(source.text) for source in _sources.values())
     for name, data in zip(wanted, files.read_files(wanted), strict=True):
         if data is None:
             continue  # read again when asked again
         source = source_of(data)
-        if sum(len(kept.text) for kept in _sources.values()) + len(source.text) > SOURCE_LIMIT:
+        if kept + len(source.text) > SOURCE_LIMIT:
             _sources.clear()
+            kept = 0
         _sources[name] = source
+        kept += len(source.text)
 
 
 def _known(key: _Key, code: CodeType) -> Location | None:
