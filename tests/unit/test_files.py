@@ -301,11 +301,12 @@ def test_publish_chunks_writes_greenlet_listings_among_the_pieces(
 def test_the_compiled_listings_are_assembled_without_the_gil() -> None:
     """Another thread runs Python while the compiled files unit assembles
     the text of greenlet listings: it lets the GIL go for it. The other
-    thread is let through a lock just before each piece is asked for, and
-    needs the GIL to count: had the call held the GIL throughout, it could
-    count only after the call (no bytecode of this thread runs in between
-    to hand the GIL over: a 4 MB str.encode() there lets it count 0 times
-    out of 200; the listings, all but a few)."""
+    thread is let through a lock just before each listing is assembled (the
+    first of its pieces is asked for; the rest are cut from it), and needs
+    the GIL to count: had the call held the GIL throughout, it could count
+    only after the call (no bytecode of this thread runs in between to hand
+    the GIL over: a 4 MB str.encode() there lets it count 0 times out of
+    200; the listings, all but a few)."""
     if not compiled_expected():
         pytest.skip("GMR_NO_EXTENSIONS is set: the compiled core is not under test")
     from gmr import _files
@@ -329,13 +330,17 @@ def test_the_compiled_listings_are_assembled_without_the_gil() -> None:
     counter.start()
     ran = 0
     pieces = listings.pieces()
+    per_listing = -(-listings._text_size() // len(listings) // _files.PIECE_BYTES)
     try:
         for _ in range(len(listings)):
             before = counted[0]
             gate.release()
-            next(pieces)
+            assert next(pieces).startswith(b"-- Green --")  # a listing assembled
             ran += counted[0] > before
             wait_for(lambda last=before: counted[0] > last)  # and holds the gate again
+            for _ in range(per_listing - 1):
+                next(pieces)
+        assert next(pieces, None) is None
     finally:
         done.set()
         gate.release()
