@@ -573,6 +573,17 @@ gmr_hand_over(const unsigned long *switch_number, unsigned long before, long lon
     } while (gmr_now_ns() < until);
 }
 
+/* Naps until gmr_now_ns() reaches deadline_ns. No GIL. */
+static inline void
+gmr_nap_until(long long deadline_ns)
+{
+    long long left;
+    while ((left = deadline_ns - gmr_now_ns()) > 0) {
+        struct timespec nap = {0, (long)left};
+        nanosleep(&nap, NULL);
+    }
+}
+
 /* The C getter behind a getset descriptor (greenlet's own `dead`, `gr_frame`,
  * `parent`), called directly so that a subclass's Python property of the
  * same name (gevent overrides `dead`) never runs inside the pause. */

@@ -97,6 +97,7 @@ cdef extern from "_walker.h":
     int gmr_visit_young_after(PyObject *mark, gmr_visit_fn visit, void *arg)
     int gmr_gc_collecting()
     unsigned long *gmr_switch_number()
+    void gmr_nap_until(long long deadline_ns) nogil
     void gmr_hand_over(const unsigned long *switch_number, unsigned long before,
                        long long patience_ns) nogil
     PyObject *gmr_getset_get(PyObject *descriptor, PyObject *obj)
@@ -821,6 +822,9 @@ cdef class _Holds:
     cdef Py_ssize_t count
     cdef int gc_was_enabled
     cdef unsigned long *switch_number
+    # Between two holds, the service has the GIL at least as long as the
+    # hold before (see capture's turns).
+    cdef bint turns
 
     cdef void take(self) noexcept:
         self.began = self.since = gmr_now_ns()
@@ -854,6 +858,8 @@ cdef class _Holds:
         with nogil:
             _prefault(frames, capacity, needed)
             gmr_hand_over(self.switch_number, before, 200000)
+            if self.turns and (self.switch_number == NULL or self.switch_number[0] != before):
+                gmr_nap_until(released + held)
             gmr_hurry()
         gmr_hurried()
         if self.switch_number != NULL and self.switch_number[0] == before:
@@ -892,14 +898,19 @@ cdef void _prefault(FrameRecord **frames, Py_ssize_t *capacity, Py_ssize_t neede
         memset(&frames[0][before], 0, <size_t>(capacity[0] - before) * sizeof(FrameRecord))
 
 
-def capture(greenlet_type=None, max_hold_ns=None):
+def capture(greenlet_type=None, max_hold_ns=None, turns=False):
     """Copy every thread's stack and, given greenlet.greenlet, every greenlet's.
 
     Holds the GIL, with the cyclic GC disabled, only while it copies: the OS
     threads in one hold, the greenlets in holds of at most max_hold_ns
     (MAX_HOLD_NS) each, every greenlet whole within one, with the GIL let go
     between them. The longest hold is RawCapture.pause_ns; holds and
-    held_ns say how many and how long in all. Greenlets are found in the
+    held_ns say how many and how long in all. With turns, the service has
+    the GIL between two holds for as long as the hold before took (the
+    capture then lasts twice its holds): asked back at once, the GIL would
+    go to one thread of the service for a few microseconds, and the others,
+    whose own requests a change of holder resets, would wait for the whole
+    capture. Greenlets are found in the
     young generations and the record kept since prepare() (see
     DESIGN.md), or by a scan of the whole heap where that record cannot be
     trusted (heap_scanned). The calling thread is left out. Raises
@@ -948,6 +959,7 @@ def capture(greenlet_type=None, max_hold_ns=None):
                                     sizeof(PyObject *)) < 0:
         raise MemoryError()
     holds.switch_number = gmr_switch_number()
+    holds.turns = turns
     dead = []
     # The frames of the greenlets known so far, about (as deep as the last
     # capture's were), room made and every page touched before the first

@@ -190,8 +190,9 @@ def _greenlet_state(greenlet_type: Any, greenlet: object) -> tuple[int, FrameTyp
     return GREENLET_NOT_STARTED, None
 
 
-def capture(greenlet_type: Any = None, max_hold_ns: int | None = None) -> RawCapture:
-    del max_hold_ns  # its holds are single C calls: nothing to split
+def capture(greenlet_type: Any = None, max_hold_ns: int | None = None,
+            turns: bool = False) -> RawCapture:
+    del max_hold_ns, turns  # its holds are single C calls: nothing to split
     raw = RawCapture()
     me = _originals.get_ident()
     clock = time.perf_counter_ns

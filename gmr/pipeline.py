@@ -50,11 +50,11 @@ class Destination:
     max_bytes: int = 0
 
 
-def take(trigger: str = "api", coalesced: int = 1,
-         include_caller: bool = False) -> snapshot.Snapshot:
+def take(trigger: str = "api", coalesced: int = 1, include_caller: bool = False,
+         turns: bool = False) -> snapshot.Snapshot:
     """The capture: every thread and greenlet now (gmr.snapshot.take)."""
     return snapshot.take(trigger=trigger, coalesced=coalesced, include_caller=include_caller,
-                         skip=1 if include_caller else 0)
+                         skip=1 if include_caller else 0, turns=turns)
 
 
 def model(captured: snapshot.Snapshot, request: Request) -> Report:

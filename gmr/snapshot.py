@@ -194,16 +194,18 @@ def _greenlet_stacks(raw: walker.RawCapture, stacks: _Stacks) -> tuple[GreenletS
 
 
 def take(trigger: str = "api", coalesced: int = 1, include_caller: bool = False,
-         skip: int = 0) -> Snapshot:
+         skip: int = 0, turns: bool = False) -> Snapshot:
     """Capture every thread and greenlet now, from the calling thread, and
     build the snapshot after the pause. The calling thread is left out (the
     watcher's own), unless include_caller: then its stack, as it calls this,
     is added (a report asked for through the API shows who asked), less its
-    skip innermost frames (gmr's own, between the caller and this)."""
+    skip innermost frames (gmr's own, between the caller and this). With
+    turns, the service has the GIL between the capture's holds as long as
+    each hold took (walker.capture)."""
     greenlet_module = sys.modules.get("greenlet")
     greenlet_type = getattr(greenlet_module, "greenlet", None)
     captured_at = time.time()
-    raw = walker.capture(greenlet_type)
+    raw = walker.capture(greenlet_type, turns=turns)
 
     # threading's table is read as it is, never under its lock: under
     # eventlet that lock is green and this runs in a real OS thread.

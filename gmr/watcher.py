@@ -123,6 +123,10 @@ class Watcher:
         self._watchdog: tuple[int, int] | None = None
         self._watchdog_config: tuple[float, str | None, str] | None = None
         self.reports = 0
+        #: Whether the last capture (the rehearsal's included) was big
+        #: (BIG_REPORT): the next one is then taken in turns with the
+        #: service (see _Hurry.size_up).
+        self._big = False
         #: Set from before os.fork() until after it: the thread ends, so that
         #: the process forks with no thread of gmr's (see pause_for_fork).
         self._pausing = False
@@ -364,7 +368,8 @@ class Watcher:
         try:
             with hurry.reporting():
                 captured = pipeline.take(trigger="rehearsal")
-                if not is_big(captured):
+                self._big = is_big(captured)
+                if not self._big:
                     self.rehearse(captured)
         except Exception:  # the report itself will say what fails, when asked for
             pass
@@ -495,8 +500,10 @@ class Watcher:
     def _report(self, kind: str, coalesced: int, hurry: _Hurry) -> None:
         try:
             with hurry.reporting():
-                captured = pipeline.take(trigger=kind, coalesced=coalesced)
-                big = hurry.size_up(captured)
+                if self._big:
+                    hurry.lower()
+                captured = pipeline.take(trigger=kind, coalesced=coalesced, turns=self._big)
+                big = self._big = hurry.size_up(captured)
                 self.on_snapshot(captured)
                 del captured
             if big:
@@ -568,7 +575,11 @@ class _Hurry:
 
     def size_up(self, captured: snapshot.Snapshot) -> bool:
         """After the capture: a big report shares the GIL in short turns.
-        Whether it is big."""
+        Whether it is big. Its capture cannot know in time, so the capture
+        after a big one is taken with the interval lowered too, and in turns
+        (walker.capture): the service has the GIL between two holds as long
+        as the hold took, and in those turns its threads take it from each
+        other within half a millisecond, a green hub among them."""
         big = is_big(captured)
         if big:
             self.lower()

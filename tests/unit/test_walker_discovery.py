@@ -17,6 +17,7 @@ from __future__ import annotations
 import gc
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from types import SimpleNamespace as ModuleType
 
@@ -337,13 +338,60 @@ def test_bounded_holds_with_a_busy_thread(core: ModuleType, greenlets: Greenlets
         thread.join(60)
 
 
-def test_one_hold_when_nobody_waits(core: ModuleType, greenlets: Greenlets) -> None:
+def test_a_capture_in_turns_gives_the_gil_as_long_as_it_held_it(
+        core: ModuleType, greenlets: Greenlets) -> None:
+    """In turns, each let-go that a busy thread took lasts at least as long
+    as the hold before it: the capture lasts at least its holds, plus all
+    but the longest of them again. Hurried back at once instead (a watcher
+    and its watchdog running, as in a service), the GIL would go to one
+    thread of the service for a few microseconds between holds."""
+    if core.IMPLEMENTATION != "compiled":
+        pytest.skip("the pure twin's holds are single C calls it cannot split")
+    from gmr import _impl, watcher
+
+    hurrying = watcher.Watcher(lambda captured: None)
+    hurrying.start()
+    greenlets.make(6000, depth=20)
+    running = threading.Event()
+    stop = threading.Event()
+    rounds = [0]
+
+    def busy() -> None:
+        running.set()
+        while not stop.is_set():
+            rounds[0] += 1
+
+    thread = threading.Thread(target=busy)
+    thread.start()
+    try:
+        assert running.wait(60)
+        assert hurrying.enable_watchdog(60.0, None, "turns")
+        assert _impl.hurried()
+        before = rounds[0]
+        began = time.perf_counter_ns()
+        raw = core.capture(greenlet.greenlet, max_hold_ns=1_000_000, turns=True)
+        lasted = time.perf_counter_ns() - began
+        try:
+            assert raw.holds > 1
+            assert lasted >= 2 * raw.held_ns - raw.pause_ns
+            assert rounds[0] > before
+        finally:
+            raw.release()
+    finally:
+        stop.set()
+        thread.join(60)
+        hurrying.stop()
+
+
+@pytest.mark.parametrize("turns", [False, True])
+def test_one_hold_when_nobody_waits(core: ModuleType, greenlets: Greenlets, turns: bool) -> None:
     """No other thread wants the GIL: the holds between which none took it
-    count as one (nobody was stalled by the capture meanwhile)."""
+    count as one (nobody was stalled by the capture meanwhile), and a
+    capture in turns waits for nobody."""
     if core.IMPLEMENTATION != "compiled":
         pytest.skip("the pure twin does not let the GIL go on purpose")
     if threading.active_count() > 1 or sys.version_info < (3, 10):
         pytest.skip("another thread is running")
     greenlets.make(200, depth=10)
-    _, raw = _found(core, max_hold_ns=1000)
+    _, raw = _found(core, max_hold_ns=1000, turns=turns)
     assert raw.holds == 1  # type: ignore[attr-defined]

@@ -196,6 +196,48 @@ def test_a_big_report_is_made_in_short_turns(service_interval: float) -> None:
     assert sys.getswitchinterval() == service_interval
 
 
+def test_the_capture_after_a_big_one_is_taken_in_turns(
+        monkeypatch: pytest.MonkeyPatch, service_interval: float) -> None:
+    """A capture cannot know in time that it is big: the one after a big
+    capture (the rehearsal's included) is taken in turns with the service,
+    the interval lowered, and the one after a small capture is not."""
+    import greenlet
+
+    takes: list[tuple[bool, float]] = []
+    take = watcher.pipeline.take
+
+    def recording(*args: Any, **kwargs: Any) -> snapshot.Snapshot:
+        takes.append((kwargs.get("turns", False), sys.getswitchinterval()))
+        return take(*args, **kwargs)
+
+    monkeypatch.setattr(watcher.pipeline, "take", recording)
+
+    def park() -> None:
+        greenlet.getcurrent().parent.switch()
+
+    parked = [greenlet.greenlet(park) for _ in range(watcher.BIG_REPORT + 1)]
+    for each in parked:
+        each.switch()
+    watching = watcher.Watcher(lambda captured: None, rehearse=lambda captured: None)
+    watching.start()
+    try:
+        watching.request()
+        wait_for(lambda: watching.reports == 1)
+        for each in parked:
+            each.throw(greenlet.GreenletExit)
+        del parked
+        watching.request()
+        wait_for(lambda: watching.reports == 2)
+        watching.request()
+        wait_for(lambda: watching.reports == 3)
+    finally:
+        watching.stop()
+    lowered = pytest.approx(watcher.REPORT_SWITCH_INTERVAL)
+    # The rehearsal, then the big report, the small one after it, and the next.
+    assert takes == [(False, pytest.approx(_during_report(service_interval))), (True, lowered),
+                     (True, lowered), (False, pytest.approx(_during_report(service_interval)))]
+
+
 def test_the_rehearsal_runs_once_before_start_returns() -> None:
     """At set-up, before start() returns, the watcher captures the process
     and has the report made from it and thrown away (what only a first
