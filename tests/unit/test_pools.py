@@ -1,0 +1,127 @@
+"""Thread pools found without the service's cooperation (issue 14): real
+concurrent.futures and futurist pools, their workers blocked in real tasks,
+what each worker runs read from a real capture."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+from conftest import wait_for
+from gmr import pools, snapshot
+
+
+def blocked_task(started: threading.Semaphore, go: threading.Event) -> str:
+    started.release()
+    go.wait(60)
+    return "done"
+
+
+def quick_task() -> int:
+    return 1
+
+
+def _stacks() -> dict[int, list[Any]]:
+    """Each thread's stack in a new capture, as code objects (outermost first)."""
+    return {thread.ident: [frame.code for frame in thread.frames]
+            for thread in snapshot.take().threads}
+
+
+def _running(tasks: pools.Tasks, pool: pools.Pool) -> list[str | None]:
+    stacks = _stacks()
+    return [tasks.running(stacks[ident]) for ident in pool.workers]
+
+
+def _only(kind: str, executor: object) -> pools.Pool:
+    found = [pool for pool in pools.find() if pool.id == id(executor)]
+    assert len(found) == 1, pools.find()
+    assert found[0].kind == kind
+    return found[0]
+
+
+@pytest.fixture
+def go() -> Iterator[threading.Event]:
+    event = threading.Event()
+    yield event
+    event.set()
+
+
+def _busy(submit: Callable[..., Future[Any]], count: int,
+          go: threading.Event) -> list[Future[Any]]:
+    """count tasks submitted, each running (blocked) before this returns."""
+    started = threading.Semaphore(0)
+    futures = [submit(blocked_task, started, go) for _ in range(count)]
+    for _ in range(count):
+        assert started.acquire(timeout=30)
+    return futures
+
+
+def test_without_a_pool_module_nothing_is_found_or_imported() -> None:
+    """A service that imported no pool module has no pool, and looking
+    imports none."""
+    code = ("import sys, gmr.pools; print(gmr.pools.find(), "
+            "'concurrent.futures.thread' in sys.modules, 'futurist' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=60).stdout
+    assert out.split() == ["()", "False", "False"]
+
+
+def test_a_concurrent_futures_pool_its_busy_and_idle_workers_and_its_queue(
+        go: threading.Event) -> None:
+    with ThreadPoolExecutor(max_workers=3, thread_name_prefix="rpc") as executor:
+        assert executor.submit(quick_task).result(30) == 1  # one worker, idle after
+        busy = _busy(executor.submit, 3, go)  # the idle worker and two new ones
+        queued = [executor.submit(quick_task) for _ in range(4)]
+        pool = _only("concurrent.futures.ThreadPoolExecutor", executor)
+        assert (pool.name, pool.max_workers, pool.queued) == ("rpc", 3, 4)
+        assert len(pool.workers) == 3
+        names = {thread.ident: thread.name for thread in threading.enumerate()}
+        assert sorted(names[ident] for ident in pool.workers) == ["rpc_0", "rpc_1", "rpc_2"]
+        running = _running(pools.Tasks(), pool)
+        assert running == [f"{__name__}.blocked_task"] * 3
+        go.set()
+        assert [future.result(30) for future in busy + queued] == ["done"] * 3 + [1] * 4
+        # Every worker idle again: none runs a work item.
+        tasks = pools.Tasks()
+        assert wait_for(lambda: _running(tasks, pool) == [None] * 3)
+        assert _only("concurrent.futures.ThreadPoolExecutor", executor).queued == 0
+    assert [pool for pool in pools.find() if pool.id == id(executor)] == []
+
+
+def test_a_futurist_pool(go: threading.Event) -> None:
+    futurist = pytest.importorskip("futurist")
+    executor = futurist.ThreadPoolExecutor(max_workers=2)
+    try:
+        busy = _busy(executor.submit, 2, go)
+        queued = [executor.submit(quick_task) for _ in range(3)]
+        pool = _only("futurist.ThreadPoolExecutor", executor)
+        assert (pool.name, pool.max_workers, pool.queued) == (None, 2, 3)
+        assert len(pool.workers) == 2
+        assert _running(pools.Tasks(), pool) == [f"{__name__}.blocked_task"] * 2
+        go.set()
+        assert [future.result(30) for future in busy + queued] == ["done"] * 2 + [1] * 3
+        tasks = pools.Tasks()
+        assert wait_for(lambda: _running(tasks, pool) == [None] * 2)
+    finally:
+        executor.shutdown(wait=True)
+    assert [pool for pool in pools.find() if pool.id == id(executor)] == []
+
+
+def test_a_task_in_c_is_busy_with_no_name() -> None:
+    """A task with no Python frame of its own (a C callable: a lock's
+    acquire) is running, though its name is not on the stack."""
+    lock = threading.Lock()
+    lock.acquire()
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        future = executor.submit(lock.acquire, True, 60)
+        pool = _only("concurrent.futures.ThreadPoolExecutor", executor)
+        tasks = pools.Tasks()
+        assert wait_for(lambda: _running(tasks, pool) == [""])
+        lock.release()
+        assert future.result(30) is True
