@@ -55,6 +55,8 @@ class ThreadRecord(NamedTuple):
     cpu_seconds: float | None
     #: Its stack, an index into StackTable.stacks.
     stack: int
+    #: id() of the thread pool it works for (a PoolRecord's id), else None.
+    pool: int | None = None
 
 
 class GreenletRecord(NamedTuple):
@@ -75,6 +77,35 @@ class GreenletRecord(NamedTuple):
     stack: int
 
 
+class PoolWorker(NamedTuple):
+    """A busy worker of a thread pool."""
+
+    #: Its thread's ident and name.
+    thread: int
+    name: str | None
+    #: The module and qualified name of the function it runs (gmr.pools.Tasks;
+    #: never its arguments), "" when its task runs in C with no frame of its own.
+    task: str
+
+
+class PoolRecord(NamedTuple):
+    """A thread pool (concurrent.futures' or futurist's ThreadPoolExecutor)."""
+
+    id: int
+    #: Its type, as a service names it ("futurist.ThreadPoolExecutor").
+    type: str
+    #: The prefix of its threads' names, where it has one.
+    name: str | None
+    max_workers: int | None
+    #: Its worker threads, how many of them run a work item, how many wait
+    #: for one, and the work items queued for them.
+    threads: int
+    busy: int
+    idle: int
+    queued: int | None
+    busy_workers: tuple[PoolWorker, ...]
+
+
 class TaskRecord(NamedTuple):
     """An asyncio task not done yet."""
 
@@ -93,6 +124,9 @@ class Group(NamedTuple):
     #: The first few of them (grouping.MEMBERS_SHOWN), in the order captured.
     members: tuple[Any, ...]
     stack: int
+    #: Threads: the id of the thread pool they all work for, else None (the
+    #: workers of a pool are never one group with other threads).
+    pool: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,12 +134,13 @@ class Section:
     """One section: its title, what it is, and its content as data."""
 
     title: str
-    #: "package", "threads", "greenlets", "tasks", "processes", "configuration"
-    #: or "custom" (a registered section).
+    #: "package", "threads", "pools", "greenlets", "tasks", "processes",
+    #: "configuration" or "custom" (a registered section).
     kind: str
     #: threads, greenlets: a tuple of ThreadRecord / GreenletRecord, or of
-    #: Group when stacks are grouped; tasks: a tuple of TaskRecord; the
-    #: others plain data (dicts, lists, str, numbers, None).
+    #: Group when stacks are grouped; pools: a tuple of PoolRecord; tasks: a
+    #: tuple of TaskRecord; the others plain data (dicts, lists, str,
+    #: numbers, None).
     data: Any
     #: A one-line error instead of the content, when building it failed.
     error: str | None = None

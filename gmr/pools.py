@@ -134,7 +134,13 @@ def find() -> tuple[Pool, ...]:
                 executors.setdefault(id(executor), (executor, []))[1].append(ident)
         except Exception:  # a pool changing under us: those of that kind are left out
             continue
-    return tuple(_pool(executor, workers) for executor, workers in executors.values())
+    found = []
+    for executor, workers in executors.values():
+        try:
+            found.append(_pool(executor, workers))
+        except Exception:  # an executor that cannot be read is left out
+            continue
+    return tuple(found)
 
 
 # -- what a worker runs, from its captured stack -----------------------------

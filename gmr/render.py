@@ -31,7 +31,16 @@ from operator import add
 from typing import Any
 
 from gmr._impl import files
-from gmr.model import GreenletRecord, Group, Report, Section, StackTable, TaskRecord, ThreadRecord
+from gmr.model import (
+    GreenletRecord,
+    Group,
+    PoolRecord,
+    Report,
+    Section,
+    StackTable,
+    TaskRecord,
+    ThreadRecord,
+)
 from gmr.report import failure
 from gmr.resolve import Location
 
@@ -170,6 +179,8 @@ def _thread_facts(thread: ThreadRecord) -> str:
         parts.append(escape(thread.state))
     if thread.cpu_seconds is not None:
         parts.append(f"cpu {float(thread.cpu_seconds):.2f} s")
+    if thread.pool is not None:
+        parts.append(f"pool {int(thread.pool):#x}")
     return ", ".join(parts)
 
 
@@ -249,14 +260,39 @@ def _greenlets(out: list[str], items: tuple[GreenletRecord | Group, ...],
 
 
 def _group(out: list[str], group: Group, nouns: tuple[str, str], members: list[str]) -> None:
-    """A group's banner ("1 Thread", "2 Threads" with this stack) and members."""
+    """A group's banner ("1 Thread", "2 Threads" with this stack, "of pool
+    0x..." for a pool's workers) and members."""
     noun = nouns[0] if group.total == 1 else nouns[1]
-    out.append(_context_banner(f"{escape(group.total)} {noun} with this stack"))
+    pool = "" if group.pool is None else f" of pool {int(group.pool):#x}"
+    out.append(_context_banner(f"{escape(group.total)} {noun}{pool} with this stack"))
     out.append("")
     out += members
     if group.total > len(group.members):
         out.append(f"  ... and {group.total - len(group.members)} more")
     out.append("")
+
+
+def _count(value: int | None) -> str:
+    return "unknown" if value is None else str(int(value))
+
+
+def _pools(out: list[str], items: tuple[PoolRecord, ...]) -> None:
+    for pool in items:
+        named = f", threads named {escape(pool.name)}_N" if pool.name else ""
+        out += (_context_banner(f"Pool {int(pool.id):#x}"), "",
+                f"({escape(pool.type)}{named})",
+                f"max workers = {_count(pool.max_workers)}",
+                f"threads = {_count(pool.threads)}",
+                f"busy = {_count(pool.busy)}",
+                f"idle = {_count(pool.idle)}",
+                f"queued = {_count(pool.queued)}", "")
+        if pool.busy_workers:
+            out.append("busy workers:")
+            for worker in pool.busy_workers:
+                name = escape(worker.name) if worker.name else "a thread"
+                task = escape(worker.task) if worker.task else "a callable with no Python frame"
+                out.append(f"  {name} (Thread #{int(worker.thread)}): {task}")
+            out.append("")
 
 
 def _tasks(out: list[str], items: tuple[TaskRecord, ...], stacks: _StackText) -> None:
@@ -480,6 +516,8 @@ def _section_text(out: list[str], section: Section, stacks: _StackText) -> None:
             out.append(f"{key} = {escape(data[key]) if data[key] is not None else ''}")
     elif section.kind == "threads":
         _threads(out, data, stacks)
+    elif section.kind == "pools":
+        _pools(out, data)
     elif section.kind == "greenlets":
         _greenlets(out, data, stacks)
     elif section.kind == "tasks":
@@ -712,7 +750,15 @@ class _JsonStacks:
 def _thread_fields(thread: ThreadRecord) -> dict[str, Any]:
     return {"id": thread.id, "name": thread.name, "native_id": thread.native_id,
             "main": thread.main, "daemon": thread.daemon, "state": thread.state,
-            "cpu_seconds": thread.cpu_seconds}
+            "cpu_seconds": thread.cpu_seconds, "pool": thread.pool}
+
+
+def _pool_fields(pool: PoolRecord) -> dict[str, Any]:
+    return {"id": pool.id, "type": pool.type, "name": pool.name,
+            "max_workers": pool.max_workers, "threads": pool.threads, "busy": pool.busy,
+            "idle": pool.idle, "queued": pool.queued,
+            "busy_workers": [{"thread": worker.thread, "name": worker.name, "task": worker.task}
+                             for worker in pool.busy_workers]}
 
 
 def _greenlet_fields(green: GreenletRecord, stacks: _JsonStacks) -> dict[str, Any]:
@@ -790,6 +836,8 @@ def _section_dict(section: Section, stacks: _JsonStacks, encoder: _Json) -> dict
     try:
         if section.kind in _RECORD_KINDS and section.error is None:
             data = _records(section.kind, section.data, stacks, encoder)
+        elif section.kind == "pools" and section.error is None:
+            data = _jsonable([_pool_fields(pool) for pool in section.data])
         else:
             data = _jsonable(section.data)
         reason = None if section.error is None else _json_str(section.error)

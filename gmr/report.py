@@ -22,12 +22,14 @@ from itertools import islice, repeat
 from types import ModuleType
 from typing import Any
 
-from gmr import _originals, facts, greenlets, grouping, redact, snapshot, tasks
+from gmr import _originals, facts, greenlets, grouping, pools, redact, snapshot, tasks
 from gmr import opts as gmr_opts
 from gmr._impl import trigger, walker
 from gmr.model import (
     GreenletRecord,
     Group,
+    PoolRecord,
+    PoolWorker,
     Report,
     Section,
     StackTableBuilder,
@@ -128,13 +130,37 @@ def threads_data(captured: snapshot.Snapshot, options: Options,
                  stacks: StackTableBuilder) -> tuple[ThreadRecord, ...] | tuple[Group, ...]:
     kernels = facts.threads_facts(thread.native_id for thread in captured.threads)
     unknown = facts.ThreadFacts(None, None)
+    pool_of = {ident: pool.id for pool in captured.pools for ident in pool.workers}
     records = []
     for thread in captured.threads:
         kernel = kernels.get(thread.native_id or 0, unknown)
         records.append(ThreadRecord(thread.ident, thread.name, thread.native_id, thread.is_main,
                                     thread.daemon, kernel.state, kernel.cpu_seconds,
-                                    stacks.stack(thread.frames)))
-    return _grouped(tuple(records)) if options.group_stacks else tuple(records)
+                                    stacks.stack(thread.frames), pool_of.get(thread.ident)))
+    return _grouped(tuple(records), _stack_and_pool) if options.group_stacks else tuple(records)
+
+
+def pools_data(captured: snapshot.Snapshot) -> tuple[PoolRecord, ...]:
+    """Each thread pool, its workers busy or idle as their captured stacks
+    show them (a worker whose thread the capture did not see is neither)."""
+    captured_threads = {thread.ident: thread for thread in captured.threads}
+    running = pools.Tasks().running
+    records = []
+    for pool in captured.pools:
+        busy: list[PoolWorker] = []
+        idle = 0
+        for ident in pool.workers:
+            thread = captured_threads.get(ident)
+            if thread is None:
+                continue
+            task = running([frame.code for frame in thread.frames])
+            if task is None:
+                idle += 1
+            else:
+                busy.append(PoolWorker(ident, thread.name, task))
+        records.append(PoolRecord(pool.id, pool.kind, pool.name, pool.max_workers,
+                                  len(busy) + idle, len(busy), idle, pool.queued, tuple(busy)))
+    return tuple(records)
 
 
 def greenlets_data(captured: snapshot.Snapshot, options: Options,
@@ -179,12 +205,16 @@ def _grouped(records: Sequence[ThreadRecord | GreenletRecord],
     stack by default), largest group first; a few members name each group,
     its count says how many share it."""
     return tuple(Group(len(group.members), group.members[:grouping.MEMBERS_SHOWN],
-                       group.members[0].stack)
+                       group.members[0].stack, getattr(group.members[0], "pool", None))
                  for group in grouping.group_stacks(records, key or _stack_of))
 
 
 def _stack_of(record: ThreadRecord | GreenletRecord) -> int:
     return record.stack
+
+
+def _stack_and_pool(record: ThreadRecord) -> tuple[int, int | None]:
+    return record.stack, record.pool
 
 
 def _stack_and_state(record: GreenletRecord) -> tuple[int, str]:
@@ -516,6 +546,10 @@ def build(captured: snapshot.Snapshot, version: Any, conf: Any,
     sections = [
         _guard("package", "Package", lambda: package_data(version)),
         _guard("threads", "Threads", lambda: threads_data(captured, options, stacks)),
+    ]
+    if captured.pools:
+        sections.append(_guard("pools", "Thread Pools", lambda: pools_data(captured)))
+    sections += [
         _guard("greenlets", "Green Threads", lambda: greenlets_data(captured, options, stacks)),
     ]
     if "asyncio" in sys.modules:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from types import CodeType, FrameType
 from typing import NamedTuple
 
-from gmr import _originals, resolve
+from gmr import _originals, pools, resolve
 from gmr._impl import FALLBACK, IMPLEMENTATION, walker
 
 GREENLET_STATES = {
@@ -128,6 +128,8 @@ class Snapshot:
     #: Whether discovery scanned the whole GC heap for greenlets (the first
     #: capture after gc.freeze(), the pure twin), not just the young objects.
     heap_scanned: bool = True
+    #: The thread pools (gmr.pools), read right after the capture.
+    pools: tuple[pools.Pool, ...] = ()
 
 
 # The main thread's own ident, taken when gmr is imported there: under gevent
@@ -206,6 +208,8 @@ def take(trigger: str = "api", coalesced: int = 1, include_caller: bool = False,
     greenlet_type = getattr(greenlet_module, "greenlet", None)
     captured_at = time.time()
     raw = walker.capture(greenlet_type, turns=turns)
+    # What the pools hold belongs to this moment: read before anything else.
+    thread_pools = pools.find()
 
     # threading's table is read as it is, never under its lock: under
     # eventlet that lock is green and this runs in a real OS thread.
@@ -264,6 +268,7 @@ def take(trigger: str = "api", coalesced: int = 1, include_caller: bool = False,
         threads=tuple(threads),
         greenlets=greenlets,
         fallback=FALLBACK,
+        pools=thread_pools,
     )
     raw.release()
     return snapshot

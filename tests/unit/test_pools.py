@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from conftest import wait_for
+from conftest import validate_report, wait_for
 from gmr import pools, snapshot
 
 
@@ -125,3 +125,76 @@ def test_a_task_in_c_is_busy_with_no_name() -> None:
         assert wait_for(lambda: _running(tasks, pool) == [""])
         lock.release()
         assert future.result(30) is True
+
+
+def test_the_report_names_each_pool_its_busy_workers_and_each_worker_its_pool(
+        go: threading.Event) -> None:
+    """Text and JSON (checked against the schema): a Thread Pools section
+    after Threads, with each pool's counts and what each busy worker runs;
+    each worker thread names its pool."""
+    import gmr
+
+    futurist = pytest.importorskip("futurist")
+    green = futurist.ThreadPoolExecutor(max_workers=1)
+    try:
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="api") as executor:
+            busy = _busy(executor.submit, 1, go) + _busy(green.submit, 1, go)
+            queued = [green.submit(quick_task) for _ in range(2)]
+            text = gmr.TextGuruMeditation().run()
+            document = validate_report(gmr.TextGuruMeditation().run("json"))
+            go.set()
+            for future in busy + queued:
+                future.result(30)
+    finally:
+        green.shutdown(wait=True)
+    titles = [section["title"] for section in document["sections"]]
+    assert titles[titles.index("Threads") + 1] == "Thread Pools"
+    sections = document["sections"]
+    found = {pool["id"]: pool for pool in sections[titles.index("Thread Pools")]["data"]}
+    ours = found[id(executor)]
+    assert (ours["type"], ours["name"], ours["max_workers"], ours["busy"]) == (
+        "concurrent.futures.ThreadPoolExecutor", "api", 2, 1)
+    assert [worker["task"] for worker in ours["busy_workers"]] == [f"{__name__}.blocked_task"]
+    theirs = found[id(green)]
+    assert (theirs["type"], theirs["threads"], theirs["busy"], theirs["idle"], theirs["queued"]) \
+        == ("futurist.ThreadPoolExecutor", 1, 1, 0, 2)
+    threads = {thread["id"]: thread for thread in sections[titles.index("Threads")]["data"]}
+    for pool in (ours, theirs):
+        for worker in pool["busy_workers"]:
+            assert threads[worker["thread"]]["pool"] == pool["id"]
+    assert f"------{f'Pool {id(executor):#x}': ^60}------" in text
+    block = text[text.index(f"Pool {id(executor):#x}"):]
+    assert block.index("(concurrent.futures.ThreadPoolExecutor, threads named api_N)") \
+        < block.index("max workers = 2") < block.index("busy = 1") < block.index("queued = 0")
+    assert f"api_0 (Thread #{ours['busy_workers'][0]['thread']}): {__name__}.blocked_task" in block
+    assert f"pool {id(executor):#x}" in text.split("Thread Pools")[0]
+
+
+def test_grouped_a_pools_idle_workers_are_one_group_naming_the_pool() -> None:
+    """With group_stacks, the idle workers of a pool are one group whose
+    banner names the pool, never one group with another pool's workers
+    standing in the same place."""
+    from gmr import render, report
+
+    with ThreadPoolExecutor(max_workers=3) as first, ThreadPoolExecutor(max_workers=2) as second:
+        for executor, count in ((first, 3), (second, 2)):
+            started = threading.Semaphore(0)
+            go = threading.Event()
+            futures = [executor.submit(blocked_task, started, go) for _ in range(count)]
+            for _ in range(count):
+                assert started.acquire(timeout=30)
+            go.set()
+            for future in futures:
+                future.result(30)
+        tasks = pools.Tasks()
+        for executor, count in ((first, 3), (second, 2)):
+            pool = _only("concurrent.futures.ThreadPoolExecutor", executor)
+            assert wait_for(lambda pool=pool, count=count: _running(tasks, pool) == [None] * count)
+        model = report.build(snapshot.take(), None, None, [], report.Options(group_stacks=True))
+    threads = next(section for section in model.sections if section.kind == "threads")
+    by_pool = {group.pool: group.total for group in threads.data}
+    assert (by_pool[id(first)], by_pool[id(second)]) == (3, 2)
+    text = render.render(model)
+    for executor, count in ((first, 3), (second, 2)):
+        banner = f"{count} Threads of pool {id(executor):#x} with this stack"
+        assert f"------{banner: ^60}------" in text

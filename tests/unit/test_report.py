@@ -40,7 +40,7 @@ import pytest
 from oslo_config import cfg
 
 from conftest import GOLDEN, validate_report
-from gmr import facts, greenlets, render, report, resolve, snapshot, tasks
+from gmr import facts, greenlets, pools, render, report, resolve, snapshot, tasks
 
 UPDATE = os.environ.get("GMR_UPDATE_GOLDEN", "") not in ("", "0")
 
@@ -307,6 +307,11 @@ def hand_made(*, full: bool = True) -> snapshot.Snapshot:
         implementation="pure", pause_ns=1_234_000, heap_objects=1_000_000,
         holds=5, held_ns=4_321_000, heap_scanned=False,
         threads=threads, greenlets=greenlet_stacks(),
+        # A pool of two idle workers (their stacks run no work item), a
+        # hostile thread-name prefix, and a worker the capture did not see.
+        pools=(pools.Pool(kind="concurrent.futures.ThreadPoolExecutor", id=0x7F00000B0000,
+                          name="rpc\n==== Green Threads ====", max_workers=4, queued=7,
+                          workers=(140000000000200, 140000000000300, 140000000000999)),),
         fallback="pure-Python walker, trigger, files on CPython 3.12.1 (GMR_NO_EXTENSIONS is "
                  "set): no report while the main thread is stuck in C, no watchdog; a longer "
                  "pause, frame objects made for every frame read; a report that lets the GIL "
