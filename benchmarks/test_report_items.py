@@ -26,7 +26,7 @@ import pytest
 from oslo_config import cfg
 
 from conftest import ParkedGreenlets, ParkedThreads
-from gmr import facts, greenlets, grouping, redact, render, report, snapshot, tasks
+from gmr import facts, greenlets, grouping, pools, redact, render, report, snapshot, tasks
 from gmr.model import StackTableBuilder
 
 slow = pytest.mark.slow
@@ -158,3 +158,114 @@ def test_report_item(benchmark: Any, base_workload: cfg.ConfigOpts, asyncio_task
     run = _items(base_workload, captured)[item]
     benchmark.group = "report items"
     benchmark.pedantic(run, rounds=7, iterations=1, warmup_rounds=1)
+
+
+# -- Thread pools (issue 14) -----------------------------------------------------
+
+POOL_WORKERS = 64
+
+
+def _blocked(started: threading.Semaphore, go: threading.Event) -> None:
+    started.release()
+    go.wait(600)
+
+
+@pytest.fixture
+def four_pools(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Four pools of 64 workers (two concurrent.futures, two futurist), half
+    of each pool's workers busy in a task and half idle, ten items queued
+    in each; or ("threads") the same 256 threads started bare, half waiting
+    in the same task, half idle on a queue."""
+    import queue
+    from concurrent.futures import ThreadPoolExecutor
+
+    import futurist
+
+    go, started, idle_go = threading.Event(), threading.Semaphore(0), threading.Event()
+    if request.param == "threads":
+        inbox: queue.SimpleQueue[None] = queue.SimpleQueue()
+        threads = [threading.Thread(target=_blocked, args=(started, go))
+                   for _ in range(2 * POOL_WORKERS)]
+        threads += [threading.Thread(target=inbox.get) for _ in range(2 * POOL_WORKERS)]
+        for thread in threads:
+            thread.start()
+        for _ in range(2 * POOL_WORKERS):
+            assert started.acquire(timeout=60)
+        yield
+        go.set()
+        for _ in range(2 * POOL_WORKERS):
+            inbox.put(None)
+        for thread in threads:
+            thread.join(60)
+        return
+    executors = [ThreadPoolExecutor(POOL_WORKERS), ThreadPoolExecutor(POOL_WORKERS),
+                 futurist.ThreadPoolExecutor(POOL_WORKERS),
+                 futurist.ThreadPoolExecutor(POOL_WORKERS)]
+    for executor in executors:
+        # Every worker started, then half of them let go (idle).
+        first = [executor.submit(_blocked, started, idle_go)
+                 for _ in range(POOL_WORKERS // 2)]
+        [executor.submit(_blocked, started, go) for _ in range(POOL_WORKERS // 2)]
+        for _ in range(POOL_WORKERS):
+            assert started.acquire(timeout=60)
+        idle_go.set()
+        for future in first:
+            future.result(60)
+        idle_go.clear()
+        for _ in range(10):
+            executor.submit(_blocked, started, go)
+    yield
+    go.set()
+    for executor in executors:
+        executor.shutdown(wait=True)
+
+
+@pytest.mark.parametrize("four_pools", ["pools", "threads"], indirect=True)
+def test_pause_with_four_pools(benchmark: Any, base_workload_small: cfg.ConfigOpts,
+                               four_pools: None) -> None:
+    """The pause each report states with 4 x 64 pool workers found, against
+    the same 256 threads started bare (no pool to find): finding the pools
+    runs after the capture, so the pause must not move; the benchmark's own
+    columns are the capture, build and render."""
+    pauses: list[float] = []
+
+    def one_report() -> None:
+        model = report.build(snapshot.take(trigger="api"), "1.0", base_workload_small, [],
+                             report.Options())
+        render.render(model)
+        pauses.append(model.header["gil_pause_ms"])
+
+    benchmark.group = "pause with four pools"
+    benchmark.pedantic(one_report, rounds=7, iterations=1, warmup_rounds=1)
+    timed = pauses[1:] or pauses
+    benchmark.extra_info.update(pause_ms_median=statistics.median(timed),
+                                pause_ms_min=min(timed))
+
+
+@pytest.mark.parametrize("four_pools", ["pools"], indirect=True)
+@pytest.mark.parametrize("item", ["find the pools", "Thread Pools section", "render text"])
+def test_pools_item(benchmark: Any, base_workload_small: cfg.ConfigOpts, four_pools: None,
+                    item: str) -> None:
+    """What the pools add: finding them (after the capture), their section
+    (busy or idle from 256 captured stacks), and the text of a report."""
+    captured = snapshot.take(trigger="api")
+    model = report.build(captured, "1.0", base_workload_small, [], report.Options())
+    assert len(captured.pools) >= 4
+    run = {"find the pools": pools.find,
+           "Thread Pools section": lambda: report.pools_data(captured),
+           "render text": lambda: render.text(model)}[item]
+    benchmark.group = "pools items"
+    benchmark.pedantic(run, rounds=7, iterations=1, warmup_rounds=1)
+
+
+@pytest.fixture
+def base_workload_small(
+    parked_threads: Callable[[int, int], ParkedThreads],
+    parked_greenlets: Callable[..., ParkedGreenlets],
+    heap: Callable[[int], int],
+) -> cfg.ConfigOpts:
+    """The base workload with the smaller heap (1e5)."""
+    parked_threads(10, 30)
+    parked_greenlets(1_000)
+    heap(100_000)
+    return options_conf()

@@ -1,5 +1,8 @@
 """Start the demo service with a configuration file, send it SIGUSR2, and
-print the Guru Meditation Report it writes to its log directory."""
+print the Guru Meditation Report it writes to its log directory. The service
+is the tests' native-threaded one (tests/programs/native_service.py): an RPC
+server's thread pool of 64 workers, a fan-out pool with work queued, a
+periodic-task thread, oslo.config options (one secret)."""
 
 import os
 import signal
@@ -9,7 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
+SERVICE = Path(__file__).resolve().parent.parent / "tests" / "programs" / "native_service.py"
 
 CONFIG = """[demo]
 workers = 3
@@ -18,6 +21,8 @@ admin_password = hunter2
 
 [oslo_reports]
 log_dir = {log_dir}
+# The 61 idle workers of the RPC pool as one group (the default lists each).
+group_stacks = true
 """
 
 
@@ -28,12 +33,12 @@ def main() -> int:
         config = Path(scratch, "demo.conf")
         config.write_text(CONFIG.format(log_dir=log_dir))
         service = subprocess.Popen(
-            [sys.executable, str(HERE / "demo_service.py"), "--config-file", str(config)],
+            [sys.executable, str(SERVICE), "--config-file", str(config)],
             stdout=subprocess.PIPE, text=True,
         )
         try:
             assert service.stdout is not None
-            if service.stdout.readline().strip() != "ready":
+            if service.stdout.readline().strip() != "ready":  # its pools stand still
                 print("the demo service did not start", file=sys.stderr)
                 return 1
             print(f"demo service {service.pid} is up; sending SIGUSR2", file=sys.stderr)
