@@ -42,6 +42,18 @@ class StackTable:
         return [frames[index] for index in indices]
 
 
+class WaitRecord(NamedTuple):
+    """What a thread waits on (gmr.waits)."""
+
+    #: The object's type ("_thread.RLock", "threading.Event") and id().
+    type: str
+    id: int
+    #: Whether it waits to take a lock (else for a primitive to let it go on).
+    lock: bool
+    #: The thread holding that lock, where it can be known (an RLock).
+    owner: int | None
+
+
 class ThreadRecord(NamedTuple):
     """An OS thread."""
 
@@ -57,6 +69,23 @@ class ThreadRecord(NamedTuple):
     stack: int
     #: id() of the thread pool it works for (a PoolRecord's id), else None.
     pool: int | None = None
+    #: What it waits on, where the capture and the moment after agree.
+    wait: WaitRecord | None = None
+
+
+class DeadlockLink(NamedTuple):
+    """One thread of a deadlock: the lock it waits for, and who holds it."""
+
+    thread: int
+    name: str | None
+    lock: WaitRecord
+
+
+class DeadlockRecord(NamedTuple):
+    """Threads each waiting for a lock that the next one holds, the last
+    for one the first holds."""
+
+    links: tuple[DeadlockLink, ...]
 
 
 class GreenletRecord(NamedTuple):
@@ -134,11 +163,12 @@ class Section:
     """One section: its title, what it is, and its content as data."""
 
     title: str
-    #: "package", "threads", "pools", "greenlets", "tasks", "processes",
-    #: "configuration" or "custom" (a registered section).
+    #: "package", "deadlocks", "threads", "pools", "greenlets", "tasks",
+    #: "processes", "configuration" or "custom" (a registered section).
     kind: str
     #: threads, greenlets: a tuple of ThreadRecord / GreenletRecord, or of
-    #: Group when stacks are grouped; pools: a tuple of PoolRecord; tasks: a
+    #: Group when stacks are grouped; pools: a tuple of PoolRecord;
+    #: deadlocks: a tuple of DeadlockRecord; tasks: a
     #: tuple of TaskRecord; the others plain data (dicts, lists, str,
     #: numbers, None).
     data: Any

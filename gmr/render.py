@@ -32,6 +32,7 @@ from typing import Any
 
 from gmr._impl import files
 from gmr.model import (
+    DeadlockRecord,
     GreenletRecord,
     Group,
     PoolRecord,
@@ -40,6 +41,7 @@ from gmr.model import (
     StackTable,
     TaskRecord,
     ThreadRecord,
+    WaitRecord,
 )
 from gmr.report import failure
 from gmr.resolve import Location
@@ -181,7 +183,28 @@ def _thread_facts(thread: ThreadRecord) -> str:
         parts.append(f"cpu {float(thread.cpu_seconds):.2f} s")
     if thread.pool is not None:
         parts.append(f"pool {int(thread.pool):#x}")
+    if thread.wait is not None:
+        parts.append(_wait_text(thread.wait))
     return ", ".join(parts)
+
+
+def _wait_text(wait: WaitRecord) -> str:
+    """What a thread waits on, as the JVM says it: "waiting to lock
+    _thread.RLock 0x7f... held by Thread #N", "waiting on threading.Event 0x7f..."."""
+    what = f"{escape(wait.type)} {int(wait.id):#x}"
+    if not wait.lock:
+        return f"waiting on {what}"
+    held = "" if wait.owner is None else f" held by Thread #{int(wait.owner)}"
+    return f"waiting to lock {what}{held}"
+
+
+def _deadlocks(out: list[str], items: tuple[DeadlockRecord, ...]) -> None:
+    for number, deadlock in enumerate(items, 1):
+        out += (_context_banner(f"Deadlock {number}: {len(deadlock.links)} threads"), "")
+        for link in deadlock.links:
+            name = f" ({escape(link.name)})" if link.name else ""
+            out.append(f"Thread #{int(link.thread)}{name} is {_wait_text(link.lock)}")
+        out.append("")
 
 
 def _threads(out: list[str], items: tuple[ThreadRecord | Group, ...],
@@ -516,6 +539,8 @@ def _section_text(out: list[str], section: Section, stacks: _StackText) -> None:
             out.append(f"{key} = {escape(data[key]) if data[key] is not None else ''}")
     elif section.kind == "threads":
         _threads(out, data, stacks)
+    elif section.kind == "deadlocks":
+        _deadlocks(out, data)
     elif section.kind == "pools":
         _pools(out, data)
     elif section.kind == "greenlets":
@@ -750,7 +775,17 @@ class _JsonStacks:
 def _thread_fields(thread: ThreadRecord) -> dict[str, Any]:
     return {"id": thread.id, "name": thread.name, "native_id": thread.native_id,
             "main": thread.main, "daemon": thread.daemon, "state": thread.state,
-            "cpu_seconds": thread.cpu_seconds, "pool": thread.pool}
+            "cpu_seconds": thread.cpu_seconds, "pool": thread.pool,
+            "wait": None if thread.wait is None else _wait_fields(thread.wait)}
+
+
+def _wait_fields(wait: WaitRecord) -> dict[str, Any]:
+    return {"type": wait.type, "id": wait.id, "lock": wait.lock, "owner": wait.owner}
+
+
+def _deadlock_fields(deadlock: DeadlockRecord) -> list[dict[str, Any]]:
+    return [{"thread": link.thread, "name": link.name, "waits_for": _wait_fields(link.lock)}
+            for link in deadlock.links]
 
 
 def _pool_fields(pool: PoolRecord) -> dict[str, Any]:
@@ -838,6 +873,8 @@ def _section_dict(section: Section, stacks: _JsonStacks, encoder: _Json) -> dict
             data = _records(section.kind, section.data, stacks, encoder)
         elif section.kind == "pools" and section.error is None:
             data = _jsonable([_pool_fields(pool) for pool in section.data])
+        elif section.kind == "deadlocks" and section.error is None:
+            data = _jsonable([_deadlock_fields(deadlock) for deadlock in section.data])
         else:
             data = _jsonable(section.data)
         reason = None if section.error is None else _json_str(section.error)

@@ -22,10 +22,12 @@ from itertools import islice, repeat
 from types import ModuleType
 from typing import Any
 
-from gmr import _originals, facts, greenlets, grouping, pools, redact, snapshot, tasks
+from gmr import _originals, facts, greenlets, grouping, pools, redact, snapshot, tasks, waits
 from gmr import opts as gmr_opts
 from gmr._impl import trigger, walker
 from gmr.model import (
+    DeadlockLink,
+    DeadlockRecord,
     GreenletRecord,
     Group,
     PoolRecord,
@@ -35,6 +37,7 @@ from gmr.model import (
     StackTableBuilder,
     TaskRecord,
     ThreadRecord,
+    WaitRecord,
 )
 
 #: The JSON schema version of the report (header.reportVersion).
@@ -134,10 +137,26 @@ def threads_data(captured: snapshot.Snapshot, options: Options,
     records = []
     for thread in captured.threads:
         kernel = kernels.get(thread.native_id or 0, unknown)
+        wait = captured.waits.get(thread.ident)
         records.append(ThreadRecord(thread.ident, thread.name, thread.native_id, thread.is_main,
                                     thread.daemon, kernel.state, kernel.cpu_seconds,
-                                    stacks.stack(thread.frames), pool_of.get(thread.ident)))
+                                    stacks.stack(thread.frames), pool_of.get(thread.ident),
+                                    None if wait is None else _wait_record(wait)))
     return _grouped(tuple(records), _stack_and_pool) if options.group_stacks else tuple(records)
+
+
+def _wait_record(wait: waits.Wait) -> WaitRecord:
+    return WaitRecord(wait.type, wait.id, wait.lock, wait.owner)
+
+
+def deadlocks_data(captured: snapshot.Snapshot) -> tuple[DeadlockRecord, ...]:
+    """Each cycle of threads waiting for a lock the next one holds."""
+    names = {thread.ident: thread.name for thread in captured.threads}
+    return tuple(
+        DeadlockRecord(tuple(DeadlockLink(ident, names.get(ident),
+                                          _wait_record(captured.waits[ident]))
+                             for ident in cycle))
+        for cycle in waits.cycles(captured.waits))
 
 
 def pools_data(captured: snapshot.Snapshot) -> tuple[PoolRecord, ...]:
@@ -543,10 +562,12 @@ def build(captured: snapshot.Snapshot, version: Any, conf: Any,
     of the distinct stacks their records point into (every frame resolved
     at once, after the sections that name them)."""
     stacks = StackTableBuilder(options.max_stack_depth)
-    sections = [
-        _guard("package", "Package", lambda: package_data(version)),
-        _guard("threads", "Threads", lambda: threads_data(captured, options, stacks)),
-    ]
+    sections = [_guard("package", "Package", lambda: package_data(version))]
+    # Only when there is one, and before the details of every thread.
+    deadlocks = _guard("deadlocks", "Deadlocks", lambda: deadlocks_data(captured))
+    if deadlocks.data or deadlocks.error:
+        sections.append(deadlocks)
+    sections.append(_guard("threads", "Threads", lambda: threads_data(captured, options, stacks)))
     if captured.pools:
         sections.append(_guard("pools", "Thread Pools", lambda: pools_data(captured)))
     sections += [

@@ -12,11 +12,11 @@ import os
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import CodeType, FrameType
 from typing import NamedTuple
 
-from gmr import _originals, pools, resolve
+from gmr import _originals, pools, resolve, waits
 from gmr._impl import FALLBACK, IMPLEMENTATION, walker
 
 GREENLET_STATES = {
@@ -130,6 +130,8 @@ class Snapshot:
     heap_scanned: bool = True
     #: The thread pools (gmr.pools), read right after the capture.
     pools: tuple[pools.Pool, ...] = ()
+    #: What each thread still waits on (gmr.waits), by ident, read right after.
+    waits: dict[int, waits.Wait] = field(default_factory=dict)
 
 
 # The main thread's own ident, taken when gmr is imported there: under gevent
@@ -140,8 +142,10 @@ _MAIN_OS_IDENT = (_originals.get_ident()
 
 def forget_frames() -> None:
     """Drop the resolved locations, and with them the references they hold to
-    code objects (a leak check counts those)."""
+    code objects (a leak check counts those), and the bytecode read to find
+    what threads wait on."""
     resolve.forget()
+    waits.forget()
 
 
 class _Stacks:
@@ -253,6 +257,9 @@ def take(trigger: str = "api", coalesced: int = 1, include_caller: bool = False,
             is_main=ident == main_ident,
             frames=tuple(reversed(stack)),
         ))
+    # Before the greenlets' rows: a thread blocked in a wait stays, one that
+    # moved on since the capture was not waiting.
+    thread_waits = waits.find(threads)
     greenlets = _greenlet_stacks(raw, stacks) if raw.greenlets else ()
     snapshot = Snapshot(
         captured_at=captured_at,
@@ -269,6 +276,7 @@ def take(trigger: str = "api", coalesced: int = 1, include_caller: bool = False,
         greenlets=greenlets,
         fallback=FALLBACK,
         pools=thread_pools,
+        waits=thread_waits,
     )
     raw.release()
     return snapshot

@@ -62,6 +62,11 @@ def test_the_pools_of_a_native_threaded_service(service: Any, tmp_path: Path) ->
     periodic = [thread for thread in threads if thread["name"] == "periodic-tasks"]
     assert periodic[0]["pool"] is None
     assert "run_periodic_tasks" in [frame[2] for frame in periodic[0]["frames"]]
+    assert (periodic[0]["wait"]["type"], periodic[0]["wait"]["lock"]) == ("threading.Event", False)
+    # The RPC pool's idle workers all wait on its queue.
+    idle = {thread["wait"]["id"] for thread in threads
+            if thread["pool"] == rpc["id"] and thread["wait"]["type"] == "queue.Queue"}
+    assert len(idle) == 1
 
 
 def test_the_text_report_and_its_groups(service: Any, tmp_path: Path) -> None:

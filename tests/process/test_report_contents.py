@@ -75,12 +75,17 @@ def test_thread_identity_kernel_state_and_cpu(report_service, tmp_path: Path) ->
     pid = re.search(r"^pid = (\d+)$", found.text, re.MULTILINE)
     assert pid and facts("MainThread").group(2) == pid.group(1)
     assert re.fullmatch(r"main thread, \w+, cpu \d+\.\d\d s", facts("MainThread").group(3))
-    assert re.fullmatch(r"sleeping, cpu (\d+\.\d\d) s", facts("sleeper").group(3))
+    # Both wait on the program's stop Event, which the facts say.
+    event = r"waiting on threading\.Event (0x[0-9a-f]+)"
     spinning = re.fullmatch(r"daemon, running, cpu (\d+\.\d\d) s", facts("spinner").group(3))
-    sleeping = re.fullmatch(r"sleeping, cpu (\d+\.\d\d) s", facts("sleeper").group(3))
+    sleeping = re.fullmatch(rf"sleeping, cpu (\d+\.\d\d) s, {event}", facts("sleeper").group(3))
     assert spinning and sleeping
     assert float(spinning.group(1)) > float(sleeping.group(1))
-    assert re.fullmatch(r"daemon, sleeping, cpu \d+\.\d\d s", facts("worker-0").group(3))
+    working = re.fullmatch(rf"daemon, sleeping, cpu \d+\.\d\d s, {event}",
+                           facts("worker-0").group(3))
+    assert working and working.group(1) == sleeping.group(2)
+    assert (sleeper["wait"]["type"], sleeper["wait"]["lock"]) == ("threading.Event", False)
+    assert sleeper["wait"]["id"] == threads["worker-0"]["wait"]["id"]
 
 
 # -- 2. gevent greenlets ---------------------------------------------------------

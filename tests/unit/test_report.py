@@ -40,7 +40,7 @@ import pytest
 from oslo_config import cfg
 
 from conftest import GOLDEN, validate_report
-from gmr import facts, greenlets, pools, render, report, resolve, snapshot, tasks
+from gmr import facts, greenlets, pools, render, report, resolve, snapshot, tasks, waits
 
 UPDATE = os.environ.get("GMR_UPDATE_GOLDEN", "") not in ("", "0")
 
@@ -312,6 +312,13 @@ def hand_made(*, full: bool = True) -> snapshot.Snapshot:
         pools=(pools.Pool(kind="concurrent.futures.ThreadPoolExecutor", id=0x7F00000B0000,
                           name="rpc\n==== Green Threads ====", max_workers=4, queued=7,
                           workers=(140000000000200, 140000000000300, 140000000000999)),),
+        # worker-1 and the hostile-named thread hold the RLock the other
+        # waits for (a deadlock); worker-2 waits on an Event.
+        waits={140000000000200: waits.Wait("_thread.RLock", 0x7F00000C0000, True,
+                                           140000000000400),
+               140000000000400: waits.Wait("_thread.RLock", 0x7F00000C1000, True,
+                                           140000000000200),
+               140000000000300: waits.Wait("threading.Event", 0x7F00000C2000, False, None)},
         fallback="pure-Python walker, trigger, files on CPython 3.12.1 (GMR_NO_EXTENSIONS is "
                  "set): no report while the main thread is stuck in C, no watchdog; a longer "
                  "pause, frame objects made for every frame read; a report that lets the GIL "
