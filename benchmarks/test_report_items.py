@@ -26,7 +26,18 @@ import pytest
 from oslo_config import cfg
 
 from conftest import ParkedGreenlets, ParkedThreads
-from gmr import facts, greenlets, grouping, pools, redact, render, report, snapshot, tasks
+from gmr import (
+    facts,
+    greenlets,
+    grouping,
+    pools,
+    redact,
+    render,
+    report,
+    snapshot,
+    tasks,
+    waits,
+)
 from gmr.model import StackTableBuilder
 
 slow = pytest.mark.slow
@@ -171,33 +182,15 @@ def _blocked(started: threading.Semaphore, go: threading.Event) -> None:
 
 
 @pytest.fixture
-def four_pools(request: pytest.FixtureRequest) -> Iterator[None]:
+def four_pools() -> Iterator[None]:
     """Four pools of 64 workers (two concurrent.futures, two futurist), half
     of each pool's workers busy in a task and half idle, ten items queued
-    in each; or ("threads") the same 256 threads started bare, half waiting
-    in the same task, half idle on a queue."""
-    import queue
+    in each."""
     from concurrent.futures import ThreadPoolExecutor
 
     import futurist
 
     go, started, idle_go = threading.Event(), threading.Semaphore(0), threading.Event()
-    if request.param == "threads":
-        inbox: queue.SimpleQueue[None] = queue.SimpleQueue()
-        threads = [threading.Thread(target=_blocked, args=(started, go))
-                   for _ in range(2 * POOL_WORKERS)]
-        threads += [threading.Thread(target=inbox.get) for _ in range(2 * POOL_WORKERS)]
-        for thread in threads:
-            thread.start()
-        for _ in range(2 * POOL_WORKERS):
-            assert started.acquire(timeout=60)
-        yield
-        go.set()
-        for _ in range(2 * POOL_WORKERS):
-            inbox.put(None)
-        for thread in threads:
-            thread.join(60)
-        return
     executors = [ThreadPoolExecutor(POOL_WORKERS), ThreadPoolExecutor(POOL_WORKERS),
                  futurist.ThreadPoolExecutor(POOL_WORKERS),
                  futurist.ThreadPoolExecutor(POOL_WORKERS)]
@@ -220,52 +213,47 @@ def four_pools(request: pytest.FixtureRequest) -> Iterator[None]:
         executor.shutdown(wait=True)
 
 
-@pytest.mark.parametrize("four_pools", ["pools", "threads"], indirect=True)
-def test_pause_with_four_pools(benchmark: Any, base_workload_small: cfg.ConfigOpts,
-                               four_pools: None) -> None:
-    """The pause each report states with 4 x 64 pool workers found, against
-    the same 256 threads started bare (no pool to find): finding the pools
-    runs after the capture, so the pause must not move; the benchmark's own
-    columns are the capture, build and render."""
+@pytest.mark.parametrize("base_workload", HEAPS[:1], indirect=True)
+@pytest.mark.parametrize("looked_for", ["found", "not looked for"])
+def test_pause_with_four_pools(benchmark: Any, base_workload: cfg.ConfigOpts,
+                               four_pools: None, looked_for: str,
+                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pause each report states with 4 x 64 pool workers, the pools and
+    what every thread waits on found, against the same process with neither
+    looked for: both are read after the capture, so the pause must not
+    move; the benchmark's own columns are the capture, build and render."""
+    if looked_for != "found":
+        monkeypatch.setattr(pools, "find", lambda: ())
+        monkeypatch.setattr(waits, "find", lambda threads: {})
     pauses: list[float] = []
 
     def one_report() -> None:
-        model = report.build(snapshot.take(trigger="api"), "1.0", base_workload_small, [],
+        model = report.build(snapshot.take(trigger="api"), "1.0", base_workload, [],
                              report.Options())
         render.render(model)
         pauses.append(model.header["gil_pause_ms"])
 
     benchmark.group = "pause with four pools"
-    benchmark.pedantic(one_report, rounds=7, iterations=1, warmup_rounds=1)
+    benchmark.pedantic(one_report, rounds=15, iterations=1, warmup_rounds=1)
     timed = pauses[1:] or pauses
     benchmark.extra_info.update(pause_ms_median=statistics.median(timed),
                                 pause_ms_min=min(timed))
 
 
-@pytest.mark.parametrize("four_pools", ["pools"], indirect=True)
-@pytest.mark.parametrize("item", ["find the pools", "Thread Pools section", "render text"])
-def test_pools_item(benchmark: Any, base_workload_small: cfg.ConfigOpts, four_pools: None,
+@pytest.mark.parametrize("base_workload", HEAPS[:1], indirect=True)
+@pytest.mark.parametrize("item", ["find the pools", "find the waits", "Thread Pools section",
+                                  "render text"])
+def test_pools_item(benchmark: Any, base_workload: cfg.ConfigOpts, four_pools: None,
                     item: str) -> None:
-    """What the pools add: finding them (after the capture), their section
-    (busy or idle from 256 captured stacks), and the text of a report."""
+    """What the pools add: finding them and what each of the 267 threads
+    waits on (after the capture), their section (busy or idle from 256
+    captured stacks), and the text of a report."""
     captured = snapshot.take(trigger="api")
-    model = report.build(captured, "1.0", base_workload_small, [], report.Options())
+    model = report.build(captured, "1.0", base_workload, [], report.Options())
     assert len(captured.pools) >= 4
     run = {"find the pools": pools.find,
+           "find the waits": lambda: waits.find(captured.threads),
            "Thread Pools section": lambda: report.pools_data(captured),
            "render text": lambda: render.text(model)}[item]
     benchmark.group = "pools items"
     benchmark.pedantic(run, rounds=7, iterations=1, warmup_rounds=1)
-
-
-@pytest.fixture
-def base_workload_small(
-    parked_threads: Callable[[int, int], ParkedThreads],
-    parked_greenlets: Callable[..., ParkedGreenlets],
-    heap: Callable[[int], int],
-) -> cfg.ConfigOpts:
-    """The base workload with the smaller heap (1e5)."""
-    parked_threads(10, 30)
-    parked_greenlets(1_000)
-    heap(100_000)
-    return options_conf()

@@ -115,6 +115,9 @@ class PoolWorker(NamedTuple):
     #: The module and qualified name of the function it runs (gmr.pools.Tasks;
     #: never its arguments), "" when its task runs in C with no frame of its own.
     task: str
+    #: How long ago its work item was submitted (its wait in the queue and
+    #: its run so far), where the pool records it (futurist); else None.
+    submitted_seconds_ago: float | None = None
 
 
 class PoolRecord(NamedTuple):

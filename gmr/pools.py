@@ -14,14 +14,16 @@ item, and it runs the first function above the work item's own frames.
 
 from __future__ import annotations
 
+import functools
 import sys
+import time
 import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from types import CodeType
+from types import CodeType, FrameType
 from typing import Any
 
-from gmr import resolve
+from gmr import resolve, waits
 
 #: The pool modules, by the name a service imports them under.
 _CPYTHON = "concurrent.futures.thread"
@@ -50,6 +52,11 @@ class Pool:
     queued: int | None
     #: The threads it started and that still run (their idents), in order.
     workers: tuple[int, ...]
+    #: When the work item each worker runs was submitted (time.monotonic()),
+    #: by ident, where the pool records it (futurist's statistics do), and
+    #: when that was read.
+    submitted: tuple[tuple[int, float], ...] = ()
+    read_at: float = 0.0
 
 
 def _kind(executor: object) -> str:
@@ -81,13 +88,41 @@ def _int_or_none(value: Any) -> int | None:
     return value if type(value) is int else None
 
 
-def _pool(executor: object, workers: list[int]) -> Pool:
+def _pool(executor: object, workers: list[int],
+          frames: dict[int, FrameType] | None) -> Pool:
     name = getattr(executor, "_thread_name_prefix", None)  # concurrent.futures' own
+    submitted = []
+    if frames is not None:
+        for ident in workers:
+            at = _submitted_at(frames.get(ident))
+            if at is not None:
+                submitted.append((ident, at))
     return Pool(kind=_kind(executor), id=id(executor),
                 name=name if type(name) is str and name else None,
                 max_workers=_int_or_none(getattr(executor, "_max_workers", None)),
                 queued=_queued(getattr(executor, "_work_queue", None)),
-                workers=tuple(workers))
+                workers=tuple(workers), submitted=tuple(submitted), read_at=time.monotonic())
+
+
+def _submitted_at(frame: FrameType | None) -> float | None:
+    """When the work item a futurist worker runs was submitted: the time
+    futurist's statistics callback on its future holds (time.monotonic()),
+    read without running the service's code."""
+    run = _code_of("futurist._utils", ("WorkItem", "run"))
+    while frame is not None and frame.f_code is not run:
+        frame = frame.f_back
+    if frame is None:
+        return None
+    item = frame.f_locals.get("self")
+    callbacks = waits.plain_attribute(waits.plain_attribute(item, "future"), "_done_callbacks")
+    if type(callbacks) is not list:
+        return None
+    for callback in list(callbacks):
+        if type(callback) is functools.partial \
+                and getattr(callback.func, "__name__", None) == "_capture_stats" \
+                and callback.args and type(callback.args[0]) is float:
+            return float(callback.args[0])
+    return None
 
 
 def _cpython_workers() -> Iterable[tuple[object, int]]:
@@ -134,10 +169,16 @@ def find() -> tuple[Pool, ...]:
                 executors.setdefault(id(executor), (executor, []))[1].append(ident)
         except Exception:  # a pool changing under us: those of that kind are left out
             continue
+    # The workers' frames, for futurist's record of when each item was submitted.
+    frames = sys._current_frames() if any(
+        type(executor).__module__.startswith("futurist")
+        for executor, _ in executors.values()) else None
     found = []
     for executor, workers in executors.values():
         try:
-            found.append(_pool(executor, workers))
+            found.append(_pool(executor, workers,
+                               frames if type(executor).__module__.startswith("futurist")
+                               else None))
         except Exception:  # an executor that cannot be read is left out
             continue
     return tuple(found)

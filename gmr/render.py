@@ -314,7 +314,9 @@ def _pools(out: list[str], items: tuple[PoolRecord, ...]) -> None:
             for worker in pool.busy_workers:
                 name = escape(worker.name) if worker.name else "a thread"
                 task = escape(worker.task) if worker.task else "a callable with no Python frame"
-                out.append(f"  {name} (Thread #{int(worker.thread)}): {task}")
+                ago = worker.submitted_seconds_ago
+                since = "" if ago is None else f", submitted {float(ago):.1f} s ago"
+                out.append(f"  {name} (Thread #{int(worker.thread)}): {task}{since}")
             out.append("")
 
 
@@ -792,7 +794,8 @@ def _pool_fields(pool: PoolRecord) -> dict[str, Any]:
     return {"id": pool.id, "type": pool.type, "name": pool.name,
             "max_workers": pool.max_workers, "threads": pool.threads, "busy": pool.busy,
             "idle": pool.idle, "queued": pool.queued,
-            "busy_workers": [{"thread": worker.thread, "name": worker.name, "task": worker.task}
+            "busy_workers": [{"thread": worker.thread, "name": worker.name, "task": worker.task,
+                              "submitted_seconds_ago": worker.submitted_seconds_ago}
                              for worker in pool.busy_workers]}
 
 

@@ -166,6 +166,7 @@ def pools_data(captured: snapshot.Snapshot) -> tuple[PoolRecord, ...]:
     running = pools.Tasks().running
     records = []
     for pool in captured.pools:
+        submitted = dict(pool.submitted)
         busy: list[PoolWorker] = []
         idle = 0
         for ident in pool.workers:
@@ -176,7 +177,9 @@ def pools_data(captured: snapshot.Snapshot) -> tuple[PoolRecord, ...]:
             if task is None:
                 idle += 1
             else:
-                busy.append(PoolWorker(ident, thread.name, task))
+                at = submitted.get(ident)
+                busy.append(PoolWorker(ident, thread.name, task,
+                                       None if at is None else max(0.0, pool.read_at - at)))
         records.append(PoolRecord(pool.id, pool.kind, pool.name, pool.max_workers,
                                   len(busy) + idle, len(busy), idle, pool.queued, tuple(busy)))
     return tuple(records)

@@ -175,7 +175,7 @@ def forget() -> None:
 _MISSING = object()
 
 
-def _attribute(value: object, name: str) -> object:
+def plain_attribute(value: object, name: str) -> object:
     """value.name where no code of the service runs to find it: an entry of
     the instance's dict, a slot, a plain class attribute; else _MISSING."""
     try:
@@ -210,7 +210,7 @@ def _evaluate(frame: FrameType, expression: tuple[str, str, tuple[str, ...]]) ->
     for attribute in attributes:
         if value is _MISSING:
             break
-        value = _attribute(value, attribute)
+        value = plain_attribute(value, attribute)
     return value
 
 

@@ -51,6 +51,8 @@ def test_the_pools_of_a_native_threaded_service(service: Any, tmp_path: Path) ->
         f"cell-fanout_{n}" for n in range(4)]
     assert (rpc["type"], rpc["name"], rpc["max_workers"], rpc["threads"], rpc["busy"],
             rpc["idle"], rpc["queued"]) == ("futurist.ThreadPoolExecutor", None, 64, 64, 3, 61, 0)
+    assert all(worker["submitted_seconds_ago"] is None for worker in cells["busy_workers"])
+    assert all(worker["submitted_seconds_ago"] >= 0 for worker in rpc["busy_workers"])
     assert {worker["task"] for worker in rpc["busy_workers"]} == {
         f"{PROGRAM}.{qualified('ComputeManager.build_and_run_instance')}"}
     threads = section(document, "threads")
@@ -85,7 +87,7 @@ def test_the_text_report_and_its_groups(service: Any, tmp_path: Path) -> None:
     assert "max workers = 64\nthreads = 64\nbusy = 3\nidle = 61\nqueued = 0" in pools_text
     assert ("(concurrent.futures.ThreadPoolExecutor, threads named cell-fanout_N)\n"
             "max workers = 4\nthreads = 4\nbusy = 4\nidle = 0\nqueued = 5") in pools_text
-    handler = f": {PROGRAM}.{qualified('ComputeManager.build_and_run_instance')}"
+    handler = f": {PROGRAM}.{qualified('ComputeManager.build_and_run_instance')}, submitted "
     assert pools_text.count(handler) == 3
     rpc_id = pools_text.split("(futurist.ThreadPoolExecutor)")[0].rsplit("Pool ", 1)[1].split()[0]
     idle = f"61 Threads of pool {rpc_id} with this stack"

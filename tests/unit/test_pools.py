@@ -7,6 +7,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -138,10 +139,12 @@ def test_the_report_names_each_pool_its_busy_workers_and_each_worker_its_pool(
     green = futurist.ThreadPoolExecutor(max_workers=1)
     try:
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="api") as executor:
+            submitted = time.monotonic()
             busy = _busy(executor.submit, 1, go) + _busy(green.submit, 1, go)
             queued = [green.submit(quick_task) for _ in range(2)]
             text = gmr.TextGuruMeditation().run()
             document = validate_report(gmr.TextGuruMeditation().run("json"))
+            lasted = time.monotonic() - submitted
             go.set()
             for future in busy + queued:
                 future.result(30)
@@ -155,6 +158,10 @@ def test_the_report_names_each_pool_its_busy_workers_and_each_worker_its_pool(
     assert (ours["type"], ours["name"], ours["max_workers"], ours["busy"]) == (
         "concurrent.futures.ThreadPoolExecutor", "api", 2, 1)
     assert [worker["task"] for worker in ours["busy_workers"]] == [f"{__name__}.blocked_task"]
+    # concurrent.futures keeps no time of submission; futurist's statistics do.
+    assert [worker["submitted_seconds_ago"] for worker in ours["busy_workers"]] == [None]
+    (ago,) = [worker["submitted_seconds_ago"] for worker in found[id(green)]["busy_workers"]]
+    assert 0 <= ago <= lasted
     theirs = found[id(green)]
     assert (theirs["type"], theirs["threads"], theirs["busy"], theirs["idle"], theirs["queued"]) \
         == ("futurist.ThreadPoolExecutor", 1, 1, 0, 2)
