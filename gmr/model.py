@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 from gmr import resolve
 from gmr.resolve import Location
 from gmr.snapshot import Frame
+from gmr.waits import Wait
 
 
 class Stack(NamedTuple):
@@ -42,18 +43,6 @@ class StackTable:
         return [frames[index] for index in indices]
 
 
-class WaitRecord(NamedTuple):
-    """What a thread waits on (gmr.waits)."""
-
-    #: The object's type ("_thread.RLock", "threading.Event") and id().
-    type: str
-    id: int
-    #: Whether it waits to take a lock (else for a primitive to let it go on).
-    lock: bool
-    #: The thread holding that lock, where it can be known (an RLock).
-    owner: int | None
-
-
 class ThreadRecord(NamedTuple):
     """An OS thread."""
 
@@ -70,7 +59,7 @@ class ThreadRecord(NamedTuple):
     #: id() of the thread pool it works for (a PoolRecord's id), else None.
     pool: int | None = None
     #: What it waits on, where the capture and the moment after agree.
-    wait: WaitRecord | None = None
+    wait: Wait | None = None
 
 
 class DeadlockLink(NamedTuple):
@@ -78,7 +67,7 @@ class DeadlockLink(NamedTuple):
 
     thread: int
     name: str | None
-    lock: WaitRecord
+    lock: Wait
 
 
 class DeadlockRecord(NamedTuple):

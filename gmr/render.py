@@ -41,10 +41,10 @@ from gmr.model import (
     StackTable,
     TaskRecord,
     ThreadRecord,
-    WaitRecord,
 )
 from gmr.report import failure
 from gmr.resolve import Location
+from gmr.waits import Wait
 
 WIDTH = 72
 
@@ -188,7 +188,7 @@ def _thread_facts(thread: ThreadRecord) -> str:
     return ", ".join(parts)
 
 
-def _wait_text(wait: WaitRecord) -> str:
+def _wait_text(wait: Wait) -> str:
     """What a thread waits on, as the JVM says it: "waiting to lock
     _thread.RLock 0x7f... held by Thread #N", "waiting on threading.Event 0x7f..."."""
     what = f"{escape(wait.type)} {int(wait.id):#x}"
@@ -781,7 +781,7 @@ def _thread_fields(thread: ThreadRecord) -> dict[str, Any]:
             "wait": None if thread.wait is None else _wait_fields(thread.wait)}
 
 
-def _wait_fields(wait: WaitRecord) -> dict[str, Any]:
+def _wait_fields(wait: Wait) -> dict[str, Any]:
     return {"type": wait.type, "id": wait.id, "lock": wait.lock, "owner": wait.owner}
 
 

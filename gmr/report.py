@@ -37,7 +37,6 @@ from gmr.model import (
     StackTableBuilder,
     TaskRecord,
     ThreadRecord,
-    WaitRecord,
 )
 
 #: The JSON schema version of the report (header.reportVersion).
@@ -137,16 +136,11 @@ def threads_data(captured: snapshot.Snapshot, options: Options,
     records = []
     for thread in captured.threads:
         kernel = kernels.get(thread.native_id or 0, unknown)
-        wait = captured.waits.get(thread.ident)
         records.append(ThreadRecord(thread.ident, thread.name, thread.native_id, thread.is_main,
                                     thread.daemon, kernel.state, kernel.cpu_seconds,
                                     stacks.stack(thread.frames), pool_of.get(thread.ident),
-                                    None if wait is None else _wait_record(wait)))
+                                    captured.waits.get(thread.ident)))
     return _grouped(tuple(records), _stack_and_pool) if options.group_stacks else tuple(records)
-
-
-def _wait_record(wait: waits.Wait) -> WaitRecord:
-    return WaitRecord(wait.type, wait.id, wait.lock, wait.owner)
 
 
 def deadlocks_data(captured: snapshot.Snapshot) -> tuple[DeadlockRecord, ...]:
@@ -154,7 +148,7 @@ def deadlocks_data(captured: snapshot.Snapshot) -> tuple[DeadlockRecord, ...]:
     names = {thread.ident: thread.name for thread in captured.threads}
     return tuple(
         DeadlockRecord(tuple(DeadlockLink(ident, names.get(ident),
-                                          _wait_record(captured.waits[ident]))
+                                          captured.waits[ident])
                              for ident in cycle))
         for cycle in waits.cycles(captured.waits))
 
