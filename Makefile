@@ -1,7 +1,7 @@
 # The developer surface. Everything real lives in scripts/ and setup.py.
 PY ?= .venv/3.12/bin/python
 
-.PHONY: build debug sanitize valgrind test test-pure test-all bench bench-smoke lint demo clean
+.PHONY: build debug sanitize valgrind test test-pure test-all bench bench-smoke docs lint demo clean
 
 build:            ## the extension, in place
 	GMR_REQUIRE_EXTENSION=1 $(PY) setup.py -q build_ext --inplace --force
@@ -40,8 +40,11 @@ bench: build      ## the benchmark suite, timed
 bench-smoke:      ## every benchmark once, untimed
 	$(PY) -m pytest -q benchmarks --benchmark-disable -m "not slow"
 
+docs:             ## the documentation, warnings as errors, in .venv/docs/html
+	$(PY) -m sphinx -W --keep-going -n -E -q -b html docs .venv/docs/html
+
 lint:
-	$(PY) -m ruff check gmr tests benchmarks examples
+	$(PY) -m ruff check gmr tests benchmarks examples scripts docs
 	$(PY) -m mypy
 
 demo:

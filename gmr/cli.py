@@ -578,7 +578,10 @@ def main(argv: list[str] | None = None) -> int:
                 except ValueError as error:
                     raise Failure(f"{path} is not a JSON report: the service writes text "
                                   "([oslo_reports] format = json changes that)") from error
-                print(text)
+                # As the file holds it: a json-compact report is one line, and
+                # a blank line after it would be a message of its own to
+                # systemd-cat or logger.
+                sys.stdout.write(text if text.endswith("\n") else text + "\n")
             else:
                 print(path)
         else:

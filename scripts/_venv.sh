@@ -1,5 +1,5 @@
 # Shared by scripts/test and scripts/demo: find a Python, make its venv,
-# install gmr editable with its test extras (extension build required).
+# install gmr editable with its test and docs extras (extension build required).
 #
 # A Python X.Y is looked for in pyenv's versions, then as pythonX.Y on PATH,
 # and only when neither has it made by ../shared/tools/debian-cpython (beside
@@ -75,8 +75,8 @@ if var("Py_ENABLE_SHARED") and lib and not os.path.exists(os.path.join(var("LIBD
 EOF
 }
 
-# gmr's requirements, its test extras included, one a line: installed before gmr
-# itself, so that set-ups running side by side share only gmr's build (below).
+# gmr's requirements, its test and docs extras included, one a line: installed before
+# gmr itself, so that set-ups running side by side share only gmr's build (below).
 requirements() {
     "$1" - <<'EOF'
 try:
@@ -85,7 +85,8 @@ except ImportError:  # 3.10: pip's own copy
     from pip._vendor import tomli as tomllib
 with open("pyproject.toml", "rb") as f:
     project = tomllib.load(f)["project"]
-print("\n".join(project.get("dependencies", []) + project["optional-dependencies"]["test"]))
+extras = project["optional-dependencies"]
+print("\n".join(project.get("dependencies", []) + extras["test"] + extras["docs"]))
 EOF
 }
 
@@ -135,7 +136,7 @@ setup_venv() {
            { libdir=$(relocated_libdir "$venv/bin/python") &&
              { [ -z "$libdir" ] || install_uwsgi_relocated "$venv" "$libdir"; }; } &&
            "${pip[@]}" -r "$venv/requirements.txt" &&
-           locked build env GMR_REQUIRE_EXTENSION=1 "${pip[@]}" -e ".[test]" &&
+           locked build env GMR_REQUIRE_EXTENSION=1 "${pip[@]}" -e ".[test,docs]" &&
            { [ ! -e "$venv/bin/uwsgi" ] || "$venv/bin/uwsgi" --version; }; } >"$log" 2>&1; then
         grep -v "^WARNING: Location" "$log" | tail -60 >&2
         echo "set-up of $venv failed (full log: $log)" >&2

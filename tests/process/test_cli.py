@@ -60,6 +60,9 @@ def test_json_prints_a_valid_report(report_service, twin_env, tmp_path: Path) ->
     document = validate_report(result.stdout)
     assert document["header"]["pid"] == svc.pid
     assert document["header"]["trigger"] == "signal"
+    # The report as its file holds it, one newline at its end.
+    (report,) = [path for path in logs.iterdir() if not path.name.startswith(".")]
+    assert result.stdout == report.read_text()
 
 
 def test_trigger_file(report_service, twin_env, tmp_path: Path) -> None:

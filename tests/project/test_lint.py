@@ -13,7 +13,7 @@ pytestmark = [pytest.mark.compiled_only, pytest.mark.timeout(300)]
 
 
 def test_ruff() -> None:
-    paths = [name for name in ("gmr", "tests", "benchmarks", "examples", "scripts")
+    paths = [name for name in ("gmr", "tests", "benchmarks", "examples", "scripts", "docs")
              if (ROOT / name).is_dir()]
     result = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", *paths],
                             cwd=ROOT, capture_output=True, text=True, timeout=240)
