@@ -16,6 +16,7 @@ from types import CodeType
 from typing import Any, NamedTuple
 
 from gmr import resolve
+from gmr.pools import MessagingServer
 from gmr.resolve import Location
 from gmr.snapshot import Frame
 from gmr.waits import Wait
@@ -125,6 +126,8 @@ class PoolRecord(NamedTuple):
     idle: int
     queued: int | None
     busy_workers: tuple[PoolWorker, ...]
+    #: The oslo.messaging server it is the executor of, where it is one.
+    serves: MessagingServer | None = None
 
 
 class TaskRecord(NamedTuple):

@@ -42,6 +42,7 @@ from gmr.model import (
     TaskRecord,
     ThreadRecord,
 )
+from gmr.pools import MessagingServer, MessagingTarget
 from gmr.report import failure
 from gmr.resolve import Location
 from gmr.waits import Wait
@@ -299,12 +300,36 @@ def _count(value: int | None) -> str:
     return "unknown" if value is None else str(int(value))
 
 
+#: How the text calls each kind of oslo.messaging server.
+_SERVER_KINDS = {"rpc": "oslo.messaging RPC server",
+                 "notification": "oslo.messaging notification listener"}
+
+
+def _messaging_target(target: MessagingTarget) -> str:
+    parts = [f"{what} {escape(value)}" for what, value in (
+        ("topic", target.topic), ("server", target.server), ("exchange", target.exchange))
+        if value is not None]
+    return ", ".join(parts) or "no topic"
+
+
+def _serves(server: MessagingServer) -> list[str]:
+    """The lines that name the oslo.messaging server a pool is the executor of."""
+    kind = _SERVER_KINDS.get(server.kind) or f"oslo.messaging server {escape(server.type)}"
+    targets = "; ".join(_messaging_target(target) for target in server.targets)
+    lines = [f"serves = {kind}" + (f": {targets}" if targets else "")]
+    if server.endpoints:
+        lines.append(f"endpoints = {', '.join(escape(name) for name in server.endpoints)}")
+    return lines
+
+
 def _pools(out: list[str], items: tuple[PoolRecord, ...]) -> None:
     for pool in items:
         named = f", threads named {escape(pool.name)}_N" if pool.name else ""
         out += (_context_banner(f"Pool {int(pool.id):#x}"), "",
-                f"({escape(pool.type)}{named})",
-                f"max workers = {_count(pool.max_workers)}",
+                f"({escape(pool.type)}{named})")
+        if pool.serves is not None:
+            out += _serves(pool.serves)
+        out += (f"max workers = {_count(pool.max_workers)}",
                 f"threads = {_count(pool.threads)}",
                 f"busy = {_count(pool.busy)}",
                 f"idle = {_count(pool.idle)}",
@@ -794,9 +819,17 @@ def _pool_fields(pool: PoolRecord) -> dict[str, Any]:
     return {"id": pool.id, "type": pool.type, "name": pool.name,
             "max_workers": pool.max_workers, "threads": pool.threads, "busy": pool.busy,
             "idle": pool.idle, "queued": pool.queued,
+            "serves": None if pool.serves is None else _server_fields(pool.serves),
             "busy_workers": [{"thread": worker.thread, "name": worker.name, "task": worker.task,
                               "submitted_seconds_ago": worker.submitted_seconds_ago}
                              for worker in pool.busy_workers]}
+
+
+def _server_fields(server: MessagingServer) -> dict[str, Any]:
+    return {"type": server.type, "kind": server.kind,
+            "targets": [{"topic": target.topic, "server": target.server,
+                         "exchange": target.exchange} for target in server.targets],
+            "endpoints": list(server.endpoints)}
 
 
 def _greenlet_fields(green: GreenletRecord, stacks: _JsonStacks) -> dict[str, Any]:

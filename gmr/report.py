@@ -157,7 +157,7 @@ def pools_data(captured: snapshot.Snapshot) -> tuple[PoolRecord, ...]:
     """Each thread pool, its workers busy or idle as their captured stacks
     show them (a worker whose thread the capture did not see is neither)."""
     captured_threads = {thread.ident: thread for thread in captured.threads}
-    running = pools.Tasks().running
+    running = pools.Tasks(captured.pools).running
     records = []
     for pool in captured.pools:
         submitted = dict(pool.submitted)
@@ -175,7 +175,8 @@ def pools_data(captured: snapshot.Snapshot) -> tuple[PoolRecord, ...]:
                 busy.append(PoolWorker(ident, thread.name, task,
                                        None if at is None else max(0.0, pool.read_at - at)))
         records.append(PoolRecord(pool.id, pool.kind, pool.name, pool.max_workers,
-                                  len(busy) + idle, len(busy), idle, pool.queued, tuple(busy)))
+                                  len(busy) + idle, len(busy), idle, pool.queued, tuple(busy),
+                                  pool.serves))
     return tuple(records)
 
 

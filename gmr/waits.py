@@ -172,12 +172,13 @@ def forget() -> None:
     _decoded.clear()
 
 
-_MISSING = object()
+#: What plain_attribute gives for an attribute it cannot read without running code.
+MISSING = object()
 
 
 def plain_attribute(value: object, name: str) -> object:
     """value.name where no code of the service runs to find it: an entry of
-    the instance's dict, a slot, a plain class attribute; else _MISSING."""
+    the instance's dict, a slot, a plain class attribute; else MISSING."""
     try:
         own = object.__getattribute__(value, "__dict__")
     except AttributeError:
@@ -185,16 +186,16 @@ def plain_attribute(value: object, name: str) -> object:
     if isinstance(own, dict) and name in own:
         return own[name]
     try:
-        found = inspect.getattr_static(value, name, _MISSING)
+        found = inspect.getattr_static(value, name, MISSING)
     except Exception:
-        return _MISSING
+        return MISSING
     if isinstance(found, types.MemberDescriptorType):  # a slot: read by C
         try:
             return found.__get__(value, type(value))
         except AttributeError:
-            return _MISSING
+            return MISSING
     if hasattr(type(found), "__get__"):  # a property, a method: code would run
-        return _MISSING
+        return MISSING
     return found
 
 
@@ -202,13 +203,13 @@ def _evaluate(frame: FrameType, expression: tuple[str, str, tuple[str, ...]]) ->
     kind, name, attributes = expression
     value: object
     if kind == "local":
-        value = frame.f_locals.get(name, _MISSING)
+        value = frame.f_locals.get(name, MISSING)
     else:
-        value = frame.f_globals.get(name, _MISSING)
-        if value is _MISSING:
-            value = getattr(builtins, name, _MISSING)
+        value = frame.f_globals.get(name, MISSING)
+        if value is MISSING:
+            value = getattr(builtins, name, MISSING)
     for attribute in attributes:
-        if value is _MISSING:
+        if value is MISSING:
             break
         value = plain_attribute(value, attribute)
     return value
@@ -270,8 +271,8 @@ def _wait_of(ident: int, frames: Sequence[snapshot.Frame],
         if frame.f_code in _PRIMITIVES:
             primitive = frame
     if primitive is not None:
-        target = primitive.f_locals.get("self", _MISSING)
-        if target is _MISSING:
+        target = primitive.f_locals.get("self", MISSING)
+        if target is MISSING:
             return None
         return Wait(_type_name(target), id(target), False, None)
     innermost = matched[0]
@@ -279,7 +280,7 @@ def _wait_of(ident: int, frames: Sequence[snapshot.Frame],
     if expression is None:
         return None
     target = _evaluate(innermost, expression)
-    if target is _MISSING:
+    if target is MISSING:
         return None
     if _type_name(target) in _C_QUEUES:
         return Wait(_type_name(target), id(target), False, None)

@@ -1,24 +1,31 @@
 """A service shaped like a native-threaded OpenStack service (nova-compute on
-thread pools): oslo.config options read from a configuration file, an RPC
-server's futurist pool of executor_thread_pool_size workers (64) with a few
-handlers busy and the rest idle, a concurrent.futures pool for cell fan-out
-with every worker busy and work queued, and a periodic-task thread. It
-prints "ready" once every pool worker stands where it will stay, and serves
-reports until killed.
+thread pools): oslo.config options read from a configuration file, a real
+oslo.messaging RPC server (threading executor, on the in-process fake://
+transport) whose pool of executor_thread_pool_size workers (64) has every
+worker started and a few busy in calls that API threads make, a
+concurrent.futures pool for cell fan-out with every worker busy and work
+queued, and a periodic-task thread. It prints "ready" once every pool worker
+stands where it will stay, and serves reports until killed.
+
+SIGUSR1 lets the calls in the RPC server's endpoint return: each API thread
+prints "replied <instance>: <result>", then the service prints "released"
+once the server's workers are all idle again.
 
     python tests/programs/native_service.py --config-file demo.conf
 
 Used by scripts/demo (examples/run_demo.py) and tests/process/test_native_service.py.
 """
 
+import signal
 import sys
 import threading
+import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 
 # futurist imports eventlet where it is installed, which warns at import.
 warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
-import futurist  # noqa: E402
+import oslo_messaging as messaging  # noqa: E402
 from oslo_config import cfg  # noqa: E402
 
 import gmr  # noqa: E402
@@ -26,13 +33,13 @@ from gmr import opts as gmr_opts  # noqa: E402
 
 CONF = cfg.CONF
 CONF.register_opts([
-    cfg.IntOpt("executor_thread_pool_size", default=64,
-               help="Size of the RPC server's thread pool."),
+    cfg.StrOpt("host", default="compute-1", help="The RPC server's name on its topic."),
 ])
 CONF.register_opts(
     [
         cfg.StrOpt("listen", default="127.0.0.1:8774", help="Where the API listens."),
-        cfg.IntOpt("workers", default=3, help="RPC handlers busy when the report is asked."),
+        cfg.IntOpt("workers", default=3, help="RPC calls blocked in the server when the "
+                                              "report is asked."),
         cfg.IntOpt("cells", default=4, help="Cells the fan-out pool talks to at once."),
         cfg.IntOpt("queued_cells", default=5, help="Cell requests waiting for a worker."),
         cfg.StrOpt("connection", help="Database URL."),
@@ -40,6 +47,8 @@ CONF.register_opts(
     ],
     group="demo",
 )
+
+TOPIC = "compute"
 
 
 class Version:
@@ -56,30 +65,36 @@ class Version:
 
 
 stop = threading.Event()
+#: Set on SIGUSR1: the calls blocked in the RPC endpoint return.
+release = threading.Event()
 #: Each task that reached where it stays releases this once.
 arrived = threading.Semaphore(0)
+saying = threading.Lock()
+#: Every worker of the RPC server's pool in a call at once (the warm-up).
+started: threading.Barrier
 
 
 class Placement:
-    """A remote service that never answers."""
+    """A remote service that answers when the test says so."""
 
-    def claim_resources(self, instance: str) -> None:
+    def claim_resources(self, instance: str) -> str:
         arrived.release()
-        stop.wait()
+        release.wait()
+        return f"claimed for {instance}"
 
 
 class ComputeManager:
-    """What the RPC server's pool runs."""
+    """The RPC server's endpoint: what its pool runs."""
 
     def __init__(self) -> None:
         self.placement = Placement()
 
-    def build_and_run_instance(self, instance: str) -> None:
-        self.placement.claim_resources(instance)
+    def build_and_run_instance(self, context: dict, instance: str) -> str:
+        return self.placement.claim_resources(instance)
 
-    def warm_up(self, ready: threading.Barrier) -> None:
+    def warm_up(self, context: dict) -> None:
         # Every worker of the pool started (an RPC server under load once).
-        ready.wait()
+        started.wait()
 
 
 class CellFanout:
@@ -99,23 +114,76 @@ def run_periodic_tasks() -> None:
         pass
 
 
+def say(line: str) -> None:
+    """One line on stdout, whole (print() writes the text and its newline
+    apart: threads printing at once would mix them)."""
+    with saying:
+        print(line, flush=True)
+
+
+def api_request(client: messaging.RPCClient, instance: str) -> None:
+    """An API worker's call to the compute service, waiting for its reply."""
+    reply = client.call({}, "build_and_run_instance", instance=instance)
+    say(f"replied {instance}: {reply}")
+
+
+def executed(server: messaging.MessageHandlingServer) -> int:
+    """Work items the RPC server's pool has finished (futurist's statistics)."""
+    return int(server._work_executor.statistics.executed)
+
+
+def settle(server: messaging.MessageHandlingServer, count: int) -> None:
+    """Wait until the RPC server's pool has finished count work items (futurist
+    counts one as its worker ends it, on its way back to the queue)."""
+    while executed(server) < count:
+        time.sleep(0.01)
+
+
+def serve_sigusr1(server: messaging.MessageHandlingServer, warmed: int,
+                  callers: list[threading.Thread]) -> None:
+    """On SIGUSR1 the calls blocked in the endpoint return; "released" once
+    their replies came and the RPC server's workers are idle again."""
+    signal.sigwait({signal.SIGUSR1})
+    release.set()
+    for caller in callers:
+        caller.join()
+    settle(server, warmed + len(callers))
+    say("released")
+
+
 def main() -> None:
+    global started
+    # SIGUSR1 is taken by one thread's sigwait(), no handler: blocked here,
+    # before any thread starts, so that every thread inherits the mask. (The
+    # main thread stays out of C calls: the pure twin's SIGUSR2 handler runs
+    # there.)
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
     gmr_opts.set_defaults(CONF)
     CONF(sys.argv[1:], project="demo")
     gmr.TextGuruMeditation.register_section(
         "Demo Queues", lambda: {"incoming": 3, "retries": [1, 2], "state": "draining"})
     gmr.TextGuruMeditation.setup_autorun(Version(), conf=CONF, service_name="demo-compute")
 
-    manager = ComputeManager()
-    size = CONF.executor_thread_pool_size
-    rpc_pool = futurist.ThreadPoolExecutor(max_workers=size)
+    # The in-process fake driver: a real RPC server and client, no broker.
+    transport = messaging.get_rpc_transport(CONF, url="fake://")
+    target = messaging.Target(topic=TOPIC, server=CONF.host)
+    # Its executor is futurist's ThreadPoolExecutor: "threading", the default
+    # where eventlet has not patched the thread module (the executor argument
+    # that names it is deprecated).
+    server = messaging.get_rpc_server(transport, target, [ComputeManager()])
+    server.start()
+    client = messaging.get_rpc_client(transport, target, timeout=3600)
+    size = CONF.executor_thread_pool_size  # registered by the server
     started = threading.Barrier(size + 1)
-    warm = [rpc_pool.submit(manager.warm_up, started) for _ in range(size)]
+    for _ in range(size):
+        client.cast({}, "warm_up")
     started.wait(60)
-    for future in warm:
-        future.result(60)
-    for number in range(CONF.demo.workers):
-        rpc_pool.submit(manager.build_and_run_instance, f"instance-{number}")
+    settle(server, size)
+    callers = [threading.Thread(target=api_request, args=(client, f"instance-{number}"),
+                                name=f"api-{number}", daemon=True)
+               for number in range(CONF.demo.workers)]
+    for caller in callers:
+        caller.start()
 
     fanout = CellFanout()
     cell_pool = ThreadPoolExecutor(max_workers=CONF.demo.cells, thread_name_prefix="cell-fanout")
@@ -127,7 +195,9 @@ def main() -> None:
         arrived.acquire()
     for cell in range(CONF.demo.queued_cells):
         cell_pool.submit(fanout.queued, cell)
-    print("ready", flush=True)
+    threading.Thread(target=serve_sigusr1, args=(server, size, callers), name="signals",
+                     daemon=True).start()
+    say("ready")
     try:
         stop.wait()
     except KeyboardInterrupt:

@@ -1,9 +1,14 @@
 """Thread pools found without the service's cooperation (issue 14): real
 concurrent.futures and futurist pools, their workers blocked in real tasks,
-what each worker runs read from a real capture."""
+what each worker runs read from a real capture; real oslo.messaging servers
+and the pools they run their messages in (in a program of their own)."""
 
 from __future__ import annotations
 
+import functools
+import importlib.util
+import json
+import os
 import subprocess
 import sys
 import threading
@@ -14,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from conftest import validate_report, wait_for
+from conftest import PROGRAMS, ROOT, validate_report, wait_for
 from gmr import pools, snapshot
 
 
@@ -53,11 +58,12 @@ def go() -> Iterator[threading.Event]:
     event.set()
 
 
-def _busy(submit: Callable[..., Future[Any]], count: int,
-          go: threading.Event) -> list[Future[Any]]:
+def _busy(submit: Callable[..., Future[Any]], count: int, go: threading.Event,
+          task: Callable[[threading.Semaphore, threading.Event], Any] = blocked_task,
+          ) -> list[Future[Any]]:
     """count tasks submitted, each running (blocked) before this returns."""
     started = threading.Semaphore(0)
-    futures = [submit(blocked_task, started, go) for _ in range(count)]
+    futures = [submit(task, started, go) for _ in range(count)]
     for _ in range(count):
         assert started.acquire(timeout=30)
     return futures
@@ -65,12 +71,17 @@ def _busy(submit: Callable[..., Future[Any]], count: int,
 
 def test_without_a_pool_module_nothing_is_found_or_imported() -> None:
     """A service that imported no pool module has no pool, and looking
-    imports none."""
+    imports none; one that imported no oslo.messaging has no server, and
+    looking imports none."""
     code = ("import sys, gmr.pools; print(gmr.pools.find(), "
-            "'concurrent.futures.thread' in sys.modules, 'futurist' in sys.modules)")
+            "'concurrent.futures.thread' in sys.modules, 'futurist' in sys.modules); "
+            "import concurrent.futures; "
+            "pool = concurrent.futures.ThreadPoolExecutor(1); pool.submit(int).result(); "
+            "print(len(gmr.pools.find()), gmr.pools.messaging_servers(), "
+            "'oslo_messaging' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, timeout=60).stdout
-    assert out.split() == ["()", "False", "False"]
+    assert out.split() == ["()", "False", "False", "1", "{}", "False"]
 
 
 def test_a_concurrent_futures_pool_its_busy_and_idle_workers_and_its_queue(
@@ -205,3 +216,101 @@ def test_grouped_a_pools_idle_workers_are_one_group_naming_the_pool() -> None:
     for executor, count in ((first, 3), (second, 2)):
         banner = f"{count} Threads of pool {id(executor):#x} with this stack"
         assert f"------{banner: ^60}------" in text
+
+
+# -- 3.10: the names of the functions a pool runs -------------------------------
+
+
+class Blocker:
+    """A task that is a method (3.10's code objects keep no class)."""
+
+    def wait_here(self, started: threading.Semaphore, go: threading.Event) -> str:
+        return blocked_task(started, go)
+
+    @staticmethod
+    def static(started: threading.Semaphore, go: threading.Event) -> str:
+        return blocked_task(started, go)
+
+
+def decorated(function: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        return function(*args, **kwargs)
+    return wrapper
+
+
+class Service:
+    @decorated
+    def handle(self) -> None:
+        """Behind a functools.wraps wrapper."""
+
+    @classmethod
+    def build(cls) -> None:
+        """A class method."""
+
+    def __call__(self) -> None:
+        """A callable object's."""
+
+
+def test_qualified_names_from_the_function_objects() -> None:
+    """What 3.10 reads for its names, on every Python: a function's, a bound
+    method's, a partial's, a class's methods (static and class methods,
+    those behind a wrapper), a callable object's; a functools.wraps wrapper
+    is not given the name of the function it wraps."""
+    names = pools.qualnames([Blocker().wait_here, functools.partial(blocked_task, None),
+                             Service, Service(), None, pools.waits.MISSING])
+    handle = Service.__dict__["handle"]
+    assert names == {
+        Blocker.wait_here.__code__: "Blocker.wait_here",
+        blocked_task.__code__: "blocked_task",
+        handle.__wrapped__.__code__: "Service.handle",
+        Service.build.__func__.__code__: "Service.build",
+        Service.__call__.__code__: "Service.__call__",
+    }
+    # The wrapper (functools.wraps named it "Service.handle"): no name.
+    assert handle.__code__ not in names
+
+
+def test_a_busy_workers_method_is_named_with_its_class(go: threading.Event) -> None:
+    """The same name on every Python: on 3.10 the pool gives the qualified
+    name its work items' functions carry."""
+    with ThreadPoolExecutor(max_workers=2) as executor:
+        busy = _busy(executor.submit, 1, go, Blocker().wait_here) \
+            + _busy(executor.submit, 1, go, Blocker.static)
+        pool = _only("concurrent.futures.ThreadPoolExecutor", executor)
+        assert sorted(_running(pools.Tasks([pool]), pool)) == [
+            f"{__name__}.Blocker.static", f"{__name__}.Blocker.wait_here"]
+        assert bool(pool.names) is (sys.version_info < (3, 11))
+        go.set()
+        for future in busy:
+            future.result(30)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("oslo_messaging") is None,
+                    reason="oslo.messaging (a test extra) is not installed")
+def test_the_pools_of_real_oslo_messaging_servers() -> None:
+    """An RPC server's and a notification listener's executors are named as
+    theirs (targets, endpoints' types), and their busy workers run the
+    endpoints' methods the messages were dispatched to, past
+    oslo.messaging's frames and its expected_exceptions wrapper; reading
+    them looks nothing up the ordinary way on an endpoint."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        filter(None, [str(ROOT), os.environ.get("PYTHONPATH", "")])))
+    out = subprocess.run([sys.executable, str(PROGRAMS / "messaging_servers.py")],
+                         capture_output=True, text=True, timeout=120, env=env)
+    assert out.returncode == 0, out.stderr
+    found = json.loads(out.stdout)
+    rpc, notification = sorted(found["pools"], key=lambda pool: pool["serves"]["kind"],
+                               reverse=True)
+    assert rpc == {
+        "serves": {"type": "oslo_messaging.rpc.server.RPCServer", "kind": "rpc",
+                   "targets": [{"topic": "compute", "server": "node-1", "exchange": "nova"}],
+                   "endpoints": ["__main__.Watchful", "__main__.Compute"]},
+        "busy": ["__main__.Compute.build"] * 2}
+    assert notification == {
+        "serves": {"type": "oslo_messaging.notify.listener.NotificationServer",
+                   "kind": "notification",
+                   "targets": [{"topic": "notifications", "server": None, "exchange": None}],
+                   "endpoints": ["__main__.Audit"]},
+        "busy": ["__main__.Audit.info"]}
+    assert found["looked_up"] == []

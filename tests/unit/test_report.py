@@ -311,7 +311,17 @@ def hand_made(*, full: bool = True) -> snapshot.Snapshot:
         # hostile thread-name prefix, and a worker the capture did not see.
         pools=(pools.Pool(kind="concurrent.futures.ThreadPoolExecutor", id=0x7F00000B0000,
                           name="rpc\n==== Green Threads ====", max_workers=4, queued=7,
-                          workers=(140000000000200, 140000000000300, 140000000000999)),),
+                          workers=(140000000000200, 140000000000300, 140000000000999)),
+               # The executor of an oslo.messaging RPC server (a hostile host
+               # name), its one worker not captured.
+               pools.Pool(kind="futurist.ThreadPoolExecutor", id=0x7F00000B1000, name=None,
+                          max_workers=64, queued=0, workers=(140000000000998,),
+                          serves=pools.MessagingServer(
+                              "oslo_messaging.rpc.server.RPCServer", "rpc",
+                              (pools.MessagingTarget("compute", "node-1\n==== Threads ====",
+                                                     None),),
+                              ("nova.compute.manager.ComputeManager",
+                               "oslo_messaging.rpc.dispatcher.PingEndpoint")))),
         # worker-1 and the hostile-named thread hold the RLock the other
         # waits for (a deadlock); worker-2 waits on an Event.
         waits={140000000000200: waits.Wait("_thread.RLock", 0x7F00000C0000, True,

@@ -214,7 +214,7 @@ def test_a_property_is_never_run_to_find_a_lock() -> None:
             ran.append(True)
             return SHARED
 
-    assert waits.plain_attribute(Guarded(), "lock") is waits._MISSING
+    assert waits.plain_attribute(Guarded(), "lock") is waits.MISSING
     assert ran == []
 
 
