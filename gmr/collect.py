@@ -180,7 +180,8 @@ def identity(source: Source) -> tuple[Any, ...]:
     the same pid on two hosts is two processes, and two reports of one
     process are one."""
     started = start_time(source.document)
-    return (source.pid, source.document["header"].get("program"),
+    header = source.document["header"]
+    return (header.get("host"), source.pid, header.get("program"),
             None if started is None else round(started))
 
 
@@ -201,13 +202,23 @@ def latest_per_process(sources: Iterable[Source]) -> tuple[list[Source], int]:
 
 
 def _label(sources: list[Source]) -> None:
-    """Each report's label: its pid, with its origin where pids clash."""
-    counts: dict[int, int] = {}
+    """Each report's label: its pid; where pids clash, with its host after it
+    (reports from a fleet), or where that does not tell them apart either,
+    with its origin."""
+    pids: dict[int, int] = {}
+    hosts: dict[tuple[Any, int], int] = {}
     for source in sources:
-        counts[source.pid] = counts.get(source.pid, 0) + 1
+        pids[source.pid] = pids.get(source.pid, 0) + 1
+        key = (source.document["header"].get("host"), source.pid)
+        hosts[key] = hosts.get(key, 0) + 1
     for source in sources:
-        source.label = (str(source.pid) if counts[source.pid] == 1
-                        else f"{source.pid} ({source.origin})")
+        host = source.document["header"].get("host")
+        if pids[source.pid] == 1:
+            source.label = str(source.pid)
+        elif isinstance(host, str) and hosts[(host, source.pid)] == 1:
+            source.label = f"{source.pid} ({host})"
+        else:
+            source.label = f"{source.pid} ({source.origin})"
 
 
 def merge(sources: list[Source], missing: list[Document] | None = None) -> Merged:
@@ -248,7 +259,8 @@ def document(merged: Merged) -> Document:
     reports = []
     for source in merged.sources:
         header = source.document["header"]
-        reports.append({"pid": source.pid, "label": source.label, "source": source.origin,
+        reports.append({"pid": source.pid, "host": header.get("host"), "label": source.label,
+                        "source": source.origin,
                         "program": header.get("program"),
                         "captured_at": header.get("captured_at"),
                         "threads": header.get("threads"), "greenlets": header.get("greenlets")})

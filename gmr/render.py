@@ -452,6 +452,7 @@ def _header(out: list[str], header: Mapping[str, Any]) -> None:
                        sorted(header["greenlet_states"].items()))
     lines = {
         "captured at": header["captured_at"],
+        "host": header.get("host"),
         "pid": header["pid"],
         "program": header["program"],
         "trigger": f"{header['trigger']}" + (f" ({header['coalesced']} coalesced)"
@@ -463,6 +464,8 @@ def _header(out: list[str], header: Mapping[str, Any]) -> None:
         "capture": header["capture"] + (f" ({header['core_fallback']})"
                                         if header["core_fallback"] else ""),
     }
+    if lines["host"] is None:  # unknown, or a report made before hosts were named
+        del lines["host"]
     if header.get("frozen_unsearched"):
         lines["frozen objects"] = (f"{header['frozen_unsearched']} frozen by gc.freeze(), not "
                                    "searched for greenlets by this walker: frozen greenlets "

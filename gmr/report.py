@@ -525,6 +525,15 @@ def _unfinished(title: str, error: str) -> Section:
 _limited = _Limited()
 
 
+def _host() -> str | None:
+    """The host's name as the kernel knows it (no resolver, no socket): with
+    the pid, it tells reports gathered from a fleet apart."""
+    try:
+        return os.uname().nodename or None
+    except OSError:
+        return None
+
+
 def header_data(captured: snapshot.Snapshot, displaced: list[int]) -> dict[str, Any]:
     states: dict[str, int] = {}
     for green in captured.greenlets:
@@ -533,6 +542,7 @@ def header_data(captured: snapshot.Snapshot, displaced: list[int]) -> dict[str, 
     return {
         "reportVersion": REPORT_VERSION,
         "captured_at": stamp.isoformat(timespec="microseconds").replace("+00:00", "Z"),
+        "host": _host(),
         "pid": captured.pid,
         "program": " ".join(redact.redact_argv(list(sys.argv))) or None,
         "trigger": captured.trigger,

@@ -33,13 +33,13 @@ def greenlet(ident: int, state: str, frames: list[list[Any]]) -> Any:
 def report(pid: int, threads: list[Any], greenlets: list[Any] | None = None,
            captured: str = "2026-01-01T10:00:00.000000Z", uptime: float = 100.0,
            program: str = "nova-api", extra: list[Any] | None = None,
-           fds: int = 10, rss: int = 1000) -> dict[str, Any]:
+           fds: int = 10, rss: int = 1000, host: str | None = None) -> dict[str, Any]:
     facts = {"uptime seconds": uptime, "rss bytes": rss, "open fds": fds, "threads": 3,
              "gc": {"enabled": True, "counts": "1 / 2 / 3", "thresholds": "700 / 10 / 10",
                     "collections": "5 / 1 / 0", "collected": "0 / 0 / 0",
                     "uncollectable": "0 / 0 / 0"}, "fd limit": 1024,
              "rlimits": {"nofile": "1024 / 4096"}}
-    return {"header": {"reportVersion": 1, "captured_at": captured, "pid": pid,
+    return {"header": {"reportVersion": 1, "captured_at": captured, "host": host, "pid": pid,
                        "program": program, "threads": len(threads),
                        "greenlets": len(greenlets or [])},
             "sections": [
@@ -106,6 +106,27 @@ def test_newest_report_per_process_and_clashing_pids() -> None:
     (loop,) = merged.groups["threads"]
     assert loop["count"] == 2
     assert "older report of the same processes left out" in collect.text(merged)
+
+
+def test_the_same_process_on_two_hosts_is_two_processes_named_by_host() -> None:
+    """Containers: pid 1 on every host, started in the same second. The
+    header's host tells them apart, and labels them."""
+    reports = [report(1, [thread(1, "a", WAIT)], host=host, captured=captured, uptime=uptime)
+               for host, captured, uptime in (
+                   ("compute-1", "2026-01-01T10:00:00.000000Z", 100.0),
+                   ("compute-2", "2026-01-01T10:00:00.000000Z", 100.0),
+                   ("compute-1", "2026-01-01T10:00:30.000000Z", 130.0))]
+    merged = collect.merge([collect.Source(one, f"fetched/{index}.json")
+                            for index, one in enumerate(reports)])
+    assert merged.superseded == 1  # compute-1's older report
+    assert sorted(source.label for source in merged.sources) == ["1 (compute-1)",
+                                                                 "1 (compute-2)"]
+    (wait,) = merged.groups["threads"]
+    assert wait["count"] == 2
+    assert "2 processes (pids 1 (compute-1), 1 (compute-2))" in collect.text(merged)
+    document = collect.document(merged)
+    validate(document)
+    assert sorted(one["host"] for one in document["reports"]) == ["compute-1", "compute-2"]
 
 
 def test_reports_among_log_lines(tmp_path: Path) -> None:

@@ -503,7 +503,7 @@ class NovaVersion:
 
 
 class FixedPidOs:
-    """os as gmr.report sees it, with the hand-made process's pid."""
+    """os as gmr.report sees it, with the hand-made process's pid and host."""
 
     def __getattr__(self, name: str) -> Any:
         return getattr(os, name)
@@ -511,6 +511,10 @@ class FixedPidOs:
     @staticmethod
     def getpid() -> int:
         return PID
+
+    @staticmethod
+    def uname() -> os.uname_result:
+        return os.uname_result(("Linux", "compute-1.example.org", "6.1.0", "#1", "x86_64"))
 
 
 @pytest.fixture
