@@ -332,12 +332,17 @@ def _asyncio_loop(loop: Any) -> bool:
     return base is not None and issubclass(type(loop), base) and hasattr(loop, "__dict__")
 
 
+#: Tasks read per C call (about 0.1 ms): between two, other threads may
+#: take the GIL.
+TASK_SLICE = 1000
+
+
 def _task_loops() -> list[Any]:
     """The loops of asyncio's pending tasks (3.10-3.12: its registries, as
     gmr.tasks reads them). The tasks of a busy service are thousands, and
     this runs at each check: each registry is read by C calls (weak
-    references called, get_loop of the C Task), a Python call per task only
-    for tasks of other classes."""
+    references called, get_loop of the C Task), TASK_SLICE tasks each, a
+    Python call per task only for tasks of other classes."""
     tasks_module = sys.modules.get("asyncio.tasks")
     if tasks_module is None:
         return []
@@ -346,17 +351,24 @@ def _task_loops() -> list[Any]:
     loops: dict[int, Any] = {}
     for name in ("_all_tasks", "_scheduled_tasks", "_eager_tasks"):
         registry = getattr(tasks_module, name, None)
+        members: list[Any]
+        found: list[Any]
         if isinstance(registry, set):
             members = list(registry)
         else:
             data = getattr(registry, "data", None)
             if not isinstance(data, set):
                 continue
-            members = list(filter(None, map(weakref.ref.__call__, list(data))))
+            refs = list(data)
+            members = []
+            for start in range(0, len(refs), TASK_SLICE):
+                members += filter(None, map(weakref.ref.__call__, refs[start:start + TASK_SLICE]))
         try:
             if get_loop is None:
                 raise TypeError("no C Task")
-            found = list(map(get_loop, members))
+            found = []
+            for start in range(0, len(members), TASK_SLICE):
+                found += map(get_loop, members[start:start + TASK_SLICE])
         except TypeError:  # a task of another class: asked one by one
             classes = tasks._task_classes()
             found = []
