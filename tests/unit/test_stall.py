@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from conftest import wait_for
-from gmr import render, report, snapshot, stall, watcher
+from gmr import _originals, render, report, snapshot, stall, watcher
 from gmr.model import Report, StackTableBuilder
 
 pytestmark = pytest.mark.timeout(60)
@@ -319,3 +319,16 @@ def test_the_header_names_the_loop_its_thread_and_how_long() -> None:
         "2 s); it came round during the capture: the stacks may not show what blocked it",
         "stalls unreported = 3 since the last report of a stall: they ended before "
         "stall_report_interval allowed one"]
+
+
+def test_a_forked_child_keeps_only_the_loops_of_the_thread_that_forked() -> None:
+    """After fork only the forking thread exists: a loop of another thread
+    would look stalled for ever."""
+    watching = monitor()
+    here, _one = watched(watching, 0.0)
+    there, _two = watched(watching, 0.0)
+    here.thread = _originals.get_ident()
+    there.thread = here.thread + 1
+    watching.after_fork()
+    assert [entry[1] for entry in watching.watched()] == [here.loop_id]
+    assert here.active and not there.active
