@@ -350,8 +350,10 @@ class Watcher:
         """Stop the watcher; returns whether it ended within timeout. With
         disarm=False the handlers stay: at exit, restoring SIG_DFL would let
         a late SIGUSR2 kill the exiting process, while gmr's handler only
-        posts to a channel that nobody waits on any more."""
+        posts to a channel that nobody waits on any more. The loops' heartbeats
+        stop themselves."""
         self.disable_watchdog()
+        self.watch_stalls(0.0, 0.0)
         for signum in list(self._signals):
             try:
                 if disarm:
