@@ -31,3 +31,10 @@ def test_idle_smoke() -> None:
     out = run(str(HERE / "idle.py"), "--seconds", "0.5")
     assert "| signal | gmr-watcher" in out
     assert "| file | gmr-watcher" in out
+
+
+def test_stall_cost_smoke() -> None:
+    out = run(str(HERE / "stall_cost.py"), "--seconds", "0.5", "--tick-seconds", "0.5",
+              "--kinds", "gevent", "asyncio", "--check-threads", "10")
+    assert "| gevent | 2 |" in out and "| asyncio | 0 |" in out
+    assert "One check beside 10 idle threads" in out

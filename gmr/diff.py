@@ -30,7 +30,8 @@ from gmr.render import banner, escape
 #: Numbers that name something or are settings, not a state that grows.
 IGNORED = frozenset({"pid", "ppid", "id", "loop_id", "native_id", "minimal_ident", "parent",
                      "thread", "spawned_by", "reportVersion", "uptime seconds", "coalesced",
-                     "gil_pause_ms", "uids", "gids", "fd limit", "rlimits", "thresholds"})
+                     "gil_pause_ms", "uids", "gids", "fd limit", "rlimits", "thresholds",
+                     "stall"})
 #: Sections whose numbers are not compared as figures.
 NOT_FIGURES = frozenset({"threads", "greenlets", "tasks", "configuration", "package"})
 _PER_GENERATION = re.compile(r"^-?\d+( / -?\d+)+$")

@@ -189,6 +189,9 @@ class TextGuruMeditation:
         timeout = float(cls._option("watchdog_timeout") or 0)
         if timeout > 0:
             cls._watcher.enable_watchdog(timeout, settings.log_dir, settings.service_name)
+        # Here, in the service's thread: its own hub or loop gets its heartbeat now.
+        cls._watcher.watch_stalls(float(cls._option("stall_report_after") or 0),
+                                  float(cls._option("stall_report_interval")))
         report.warm_up(cls._conf())
         cls._watcher.start()
         for note in cls.notes:

@@ -29,7 +29,12 @@ RANGES: dict[str, tuple[float, float | None]] = {
     "max_bytes": (0, None),
     "report_burst": (1, 1000),
     "report_interval": (0.0, 3600.0),
+    "stall_report_after": (0.1, 3600.0),
+    "stall_report_interval": (0.0, 3600.0),
 }
+
+#: Options that also accept 0 (off) below their range.
+OFF_AT_ZERO = frozenset({"stall_report_after"})
 
 
 def out_of_range(name: str, value: Any) -> str | None:
@@ -42,8 +47,13 @@ def out_of_range(name: str, value: Any) -> str | None:
         number = float(value)
     except (TypeError, ValueError, OverflowError):
         return "not a number"
+    if number == 0 and name in OFF_AT_ZERO:
+        return None
     if math.isnan(number) or number < low or (high is not None and number > high):
-        return f"outside {low:g}..{high:g}" if high is not None else f"below {low:g}"
+        within = f"{low:g}..{high:g}" if high is not None else f"{low:g} or more"
+        if name in OFF_AT_ZERO:
+            return f"neither 0 nor within {within}"
+        return f"outside {within}" if high is not None else f"below {low:g}"
     return None
 
 
@@ -121,6 +131,20 @@ _options = [
                  help="Past report_burst reports, at most one report each this many seconds. "
                  "0 lifts the limit. 0 to 3600; a value outside gives one line on stderr and "
                  "the default."),
+    cfg.FloatOpt("stall_report_after", default=0.0,
+                 help="When an eventlet or gevent hub or an asyncio event loop (in any thread) "
+                 "has not come round for this many seconds, write a report by itself, while "
+                 "the loop is still blocked, so that its stacks show what blocks it; its "
+                 "header says which loop and for how long. One report per stall. Each "
+                 "watched loop then runs a timer every quarter of this time. 0 (the "
+                 "default) turns it off and costs nothing; else 0.1 to 3600. A value outside "
+                 "gives one line on stderr and the default."),
+    cfg.FloatOpt("stall_report_interval", default=60.0,
+                 help="At most one stall report each this many seconds, across stalls and "
+                 "loops; a stall that ends meanwhile is counted in the next report that shows "
+                 "one. Apart from report_burst and report_interval: stall reports take none "
+                 "of the triggers' reports. 0: one per stall. 0 to 3600; a value outside "
+                 "gives one line on stderr and the default."),
     cfg.ListOpt("environment_allowlist", default=[],
                 help="Environment variables the report may show. None by default."),
 ]

@@ -476,7 +476,39 @@ def _header(out: list[str], header: Mapping[str, Any]) -> None:
                                    "setup_autorun() installs it again")
     for key, value in lines.items():
         out.append(f"{key} = {escape(value)}")
+        if key == "trigger":
+            out += _stall_lines(header.get("stall"))
     out.append("")
+
+
+#: How each kind of loop is named in the header.
+_LOOP_KINDS = {"eventlet": "eventlet hub", "gevent": "gevent hub", "asyncio": "asyncio loop"}
+
+
+def _stall_lines(stall: Mapping[str, Any] | None) -> list[str]:
+    """One line for each loop that had not come round (gmr.stall), right
+    after the trigger; and the stalls that went unreported."""
+    if not stall:
+        return []
+    out = []
+    for loop in stall["loops"]:
+        kind = _LOOP_KINDS.get(loop["kind"], escape(loop["kind"]))
+        where = "in a thread not captured"
+        if loop["thread"] is not None:
+            facts = [escape(loop["thread_name"]) if loop["thread_name"] else
+                     "not a threading.Thread"]
+            if loop["native_id"]:
+                facts.append(f"native id {escape(loop['native_id'])}")
+            where = f"in Thread #{int(loop['thread'])} ({', '.join(facts)})"
+        after = ("still blocked after the capture" if loop["blocked_after_capture"] else
+                 "it came round during the capture: the stacks may not show what blocked it")
+        out.append(f"stalled = {kind} {int(loop['loop_id']):#x} ({escape(loop['type'])}) "
+                   f"{where}: has not come round for at least {float(loop['seconds']):.3f} s "
+                   f"(stall_report_after = {float(stall['after']):g} s); {after}")
+    if stall["unreported"]:
+        out.append(f"stalls unreported = {int(stall['unreported'])} since the last report of "
+                   "a stall: they ended before stall_report_interval allowed one")
+    return out
 
 
 #: About how many characters each piece of a rendered report holds: a

@@ -560,7 +560,31 @@ def header_data(captured: snapshot.Snapshot, displaced: list[int]) -> dict[str, 
         "displaced_signals": displaced,
         # What gc.freeze() froze is out of the pure walker's sight: say so.
         "frozen_unsearched": 0 if walker.SEES_FROZEN else gc.get_freeze_count(),
+        "stall": stall_data(captured),
     }
+
+
+def stall_data(captured: snapshot.Snapshot) -> dict[str, Any] | None:
+    """The loops that had not come round (gmr.stall), each with the name and
+    native id of its thread as the Threads section shows it."""
+    found = captured.stall
+    if found is None:
+        return None
+    threads = {thread.ident: thread for thread in captured.threads}
+    loops = []
+    for loop in found.loops:
+        thread = threads.get(loop.thread) if loop.thread is not None else None
+        loops.append({
+            "kind": loop.kind,
+            "type": loop.type_name,
+            "loop_id": loop.loop_id,
+            "thread": loop.thread,
+            "thread_name": thread.name if thread is not None else None,
+            "native_id": thread.native_id if thread is not None else None,
+            "seconds": round(loop.seconds, 3),
+            "blocked_after_capture": loop.blocked_after_capture,
+        })
+    return {"after": found.after, "loops": loops, "unreported": found.unreported}
 
 
 def build(captured: snapshot.Snapshot, version: Any, conf: Any,

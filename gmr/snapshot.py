@@ -94,6 +94,41 @@ class GreenletStack(NamedTuple):
     greenlet: object = None
 
 
+@dataclass(frozen=True, slots=True)
+class StalledLoop:
+    """An event loop that had not come round for stall_report_after seconds
+    when the watcher looked (gmr.stall)."""
+
+    #: "eventlet", "gevent" or "asyncio".
+    kind: str
+    #: The loop's class, module-qualified (a hub's, for eventlet and gevent).
+    type_name: str
+    #: id() of the loop (of the hub, for eventlet and gevent: a gevent hub is
+    #: its own greenlet; an asyncio loop's id is the loop_id of its tasks).
+    loop_id: int
+    #: The ident of the OS thread it runs in, None where it is not known.
+    thread: int | None
+    #: How long it had not come round when the watcher looked, at least
+    #: (any turn after its heartbeat's due time would have run it), seconds.
+    seconds: float
+    #: Whether its heartbeat still had not run once the capture was over:
+    #: the stacks show it still blocked. False: it came round meanwhile, and
+    #: they may not show what blocked it.
+    blocked_after_capture: bool
+
+
+@dataclass(frozen=True, slots=True)
+class StallFacts:
+    """The loops that had not come round when a report was made (gmr.stall)."""
+
+    #: [oslo_reports] stall_report_after, seconds.
+    after: float
+    loops: tuple[StalledLoop, ...]
+    #: Stalls that ended before stall_report_interval allowed a report of
+    #: them, since the last report that showed a stall.
+    unreported: int = 0
+
+
 @dataclass(frozen=True)
 class Snapshot:
     """Everything one capture saw."""
@@ -102,8 +137,8 @@ class Snapshot:
     captured_at: float
     #: The process that was captured.
     pid: int
-    #: What asked for it: "signal", "file" or "api" (the watcher's set-up:
-    #: "rehearsal").
+    #: What asked for it: "signal", "file", "api", or "stall" (a loop that
+    #: has not come round: gmr.stall); the watcher's set-up: "rehearsal".
     trigger: str
     #: How many triggers this one capture answers (a burst is coalesced).
     coalesced: int
@@ -132,6 +167,9 @@ class Snapshot:
     pools: tuple[pools.Pool, ...] = ()
     #: What each thread still waits on (gmr.waits), by ident, read right after.
     waits: dict[int, waits.Wait] = field(default_factory=dict)
+    #: The event loops that had not come round for stall_report_after
+    #: seconds when the watcher made this report (None: none, or not asked).
+    stall: StallFacts | None = None
 
 
 # The main thread's own ident, taken when gmr is imported there: under gevent

@@ -18,6 +18,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import ctypes
+import dataclasses
 import faulthandler
 import gc
 import os
@@ -28,7 +29,7 @@ import weakref
 from collections.abc import Callable, Iterator
 from types import FrameType
 
-from gmr import _originals, facts, pipeline, snapshot
+from gmr import _originals, facts, pipeline, snapshot, stall
 from gmr._impl import files, hurried, trigger
 
 _SIGNAL = b"S"
@@ -122,7 +123,11 @@ class Watcher:
         self._file: FileTrigger | None = None
         self._watchdog: tuple[int, int] | None = None
         self._watchdog_config: tuple[float, str | None, str] | None = None
+        #: The event loops watched for stalls (gmr.stall); None: not asked.
+        self._stalls: stall.Monitor | None = None
         self.reports = 0
+        #: Of those, the reports made for a stall.
+        self.stall_reports = 0
         #: Whether the last capture (the rehearsal's included) was big
         #: (BIG_REPORT): the next one is then taken in turns with the
         #: service (see _Hurry.size_up).
@@ -209,6 +214,8 @@ class Watcher:
             # and enable_watchdog below starts a thread on them.
             trigger.forget_watchdog()
         self._fresh_process_state()
+        if self._stalls is not None:
+            self._stalls.after_fork()
         for signum in self._signals:
             trigger.arm(signum, self._channel)
         if self._file is not None:
@@ -302,6 +309,33 @@ class Watcher:
         os.close(fd)
         self._watchdog = None
 
+    def watch_stalls(self, after: float, interval: float) -> None:
+        """Report by itself when an event loop (an eventlet or gevent hub, an
+        asyncio loop, in any thread) has not come round for `after` seconds,
+        at most once each `interval` seconds across stalls (0: once per
+        stall); after <= 0: not at all, and nothing is left in any loop.
+        The calling thread's loops are watched at once (gmr.stall)."""
+        after = bounded(after, 0.0, MAX_INTERVAL, 0.0)
+        interval = bounded(interval, 0.0, MAX_INTERVAL, 60.0)
+        monitor = self._stalls
+        if after <= 0:
+            self._stalls = None
+            if monitor is not None:
+                monitor.stop()
+            return
+        if monitor is None:
+            monitor = stall.Monitor(after, interval)
+        else:
+            monitor.configure(after, interval)
+        monitor.watch_here()
+        self._stalls = monitor
+        if self.running:
+            self._wake(_WAKE)  # a waiting thread takes up the new timing
+
+    @property
+    def stalls(self) -> stall.Monitor | None:
+        return self._stalls
+
     def limit_rate(self, burst: int, interval: float) -> None:
         """``burst`` reports back to back, then at most one each ``interval``
         seconds (0: no limit). Takes effect at the next trigger."""
@@ -316,8 +350,10 @@ class Watcher:
         """Stop the watcher; returns whether it ended within timeout. With
         disarm=False the handlers stay: at exit, restoring SIG_DFL would let
         a late SIGUSR2 kill the exiting process, while gmr's handler only
-        posts to a channel that nobody waits on any more."""
+        posts to a channel that nobody waits on any more. The loops' heartbeats
+        stop themselves."""
         self.disable_watchdog()
+        self.watch_stalls(0.0, 0.0)
         for signum in list(self._signals):
             try:
                 if disarm:
@@ -385,6 +421,9 @@ class Watcher:
         until_token = self._until_token()
         if until_token > 0:
             timeout = until_token if timeout is None else min(timeout, until_token)
+        until_check = self._until_stall_check()
+        if until_check is not None:
+            timeout = until_check if timeout is None else min(timeout, until_check)
         data = b""
         try:
             if self._waiting.locked():
@@ -412,6 +451,7 @@ class Watcher:
         # before it.
         count = signalled + asked + from_file
         if not count:
+            self._check_stalls(hurry)
             return True
         kind = "signal" if signalled else "file" if from_file else "api"
         if self._until_token() > 0:
@@ -425,8 +465,39 @@ class Watcher:
             read_ahead = []  # of the moment of the trigger, not of the report
         self._spend_token()
         facts.READ_AHEAD.update(read_ahead)
-        self._report(kind, count, hurry)
+        # A loop stalled now shows in this report, which counts as its report.
+        monitor = self._stalls
+        self._report(kind, count, hurry, monitor.current() if monitor is not None else None)
+        self._check_stalls(hurry)  # a flood of triggers does not keep new loops unseen
         return True
+
+    # -- stalls: loops that have not come round ----------------------------------------
+
+    def _until_stall_check(self) -> float | None:
+        """Seconds until the stalls are checked (None: not watched). A wait
+        in whole milliseconds that ends before the check would come back
+        at once: one more millisecond."""
+        monitor = self._stalls
+        if monitor is None:
+            return None
+        return max(0.0, monitor.next_check() - time.monotonic()) + 0.001
+
+    def _check_stalls(self, hurry: _Hurry | None = None) -> None:
+        """After a wake-up: the stalls checked when their time has come, and
+        a report made for them now if they are to be reported (their own
+        rate, no token of the triggers')."""
+        monitor = self._stalls
+        found = monitor.check() if monitor is not None else None
+        if found is None:
+            return
+        own = hurry is None
+        hurry = _Hurry() if hurry is None else hurry
+        try:
+            self._report("stall", 1, hurry, found)
+            self.stall_reports += 1
+        finally:
+            if own:
+                hurry.relax()
 
     # -- the rate of reports: a token bucket -------------------------------------
 
@@ -467,10 +538,14 @@ class Watcher:
         sleep = _originals.original("time", "sleep")
         folded = 0
         while (left := self._until_token()) > 0:
-            data = self._channel.wait(left, False, False)
+            until_check = self._until_stall_check()
+            data = self._channel.wait(left if until_check is None else min(left, until_check),
+                                      False, False)
             if _QUIT in data or self._leave_for_fork(data):
                 return None  # signals seen meanwhile are counted by the next thread
             folded += data.count(_API)
+            # Stalls keep their own rate while triggers wait for a token.
+            self._check_stalls()
             if data:
                 sleep(min(FOLD_PAUSE, left))
         # A handler counts a signal before it posts, so none is lost here.
@@ -497,12 +572,16 @@ class Watcher:
         if hurry is not None:
             hurry.relax()
 
-    def _report(self, kind: str, coalesced: int, hurry: _Hurry) -> None:
+    def _report(self, kind: str, coalesced: int, hurry: _Hurry,
+                stalled: stall.Found | None = None) -> None:
         try:
             with hurry.reporting():
                 if self._big:
                     hurry.lower()
                 captured = pipeline.take(trigger=kind, coalesced=coalesced, turns=self._big)
+                if stalled is not None:
+                    # Whether each loop was still blocked once the capture was over.
+                    captured = dataclasses.replace(captured, stall=stalled.facts())
                 big = self._big = hurry.size_up(captured)
                 self.on_snapshot(captured)
                 del captured

@@ -35,6 +35,14 @@ def _errors(svc) -> list[str]:  # type: ignore[no-untyped-def]
     ("max_bytes", -5, True),
     ("max_stack_depth", -3, True),
     ("format", "xml", False),  # no range: oslo.config's choices say it
+    ("stall_report_after", 0, False),  # off
+    ("stall_report_after", 0.1, False),
+    ("stall_report_after", 3600, False),
+    ("stall_report_after", 0.05, True),
+    ("stall_report_after", -1, True),
+    ("stall_report_after", 3601, True),
+    ("stall_report_interval", 0, False),
+    ("stall_report_interval", -1, True),
 ])
 def test_out_of_range(name: str, value: float, bad: bool) -> None:
     assert (opts.out_of_range(name, value) is not None) == bad

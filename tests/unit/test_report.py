@@ -329,6 +329,13 @@ def hand_made(*, full: bool = True) -> snapshot.Snapshot:
                140000000000400: waits.Wait("_thread.RLock", 0x7F00000C1000, True,
                                            140000000000200),
                140000000000300: waits.Wait("threading.Event", 0x7F00000C2000, False, None)},
+        # A signal that came while the main thread's gevent hub and a loop of
+        # the hostile-named thread were stalled (gmr.stall).
+        stall=snapshot.StallFacts(2.0, (
+            snapshot.StalledLoop("gevent", "gevent.hub.Hub", HUB_ID, MAIN_IDENT, 2.25, True),
+            snapshot.StalledLoop("asyncio", "asyncio.unix_events._UnixSelectorEventLoop",
+                                 0x7F00000A0000, 140_000_000_000_400, 7.5, False),
+        ), unreported=1),
         fallback="pure-Python walker, trigger, files on CPython 3.12.1 (GMR_NO_EXTENSIONS is "
                  "set): no report while the main thread is stuck in C, no watchdog; a longer "
                  "pause, frame objects made for every frame read; a report that lets the GIL "
