@@ -54,7 +54,7 @@ cdef extern from "_read.h" nogil:
     char *gmr_read_whole(const char *path, Py_ssize_t limit, Py_ssize_t *size)
 
 cdef extern from "Python.h":
-    int Py_AddPendingCall(int (*func)(void *) noexcept, void *arg)
+    int Py_AddPendingCall(int (*func)(void *) except -1, void *arg)
 
 
 cdef extern from "<pthread.h>" nogil:
@@ -262,13 +262,15 @@ def name_this_thread(str name):
     pthread_setname_np(pthread_self(), encoded)
 
 
-cdef int _call_pending(void *arg) noexcept:
+cdef int _call_pending(void *arg) except -1:
     cdef object function = <object>arg
     Py_DECREF(function)  # the reference call_in_main_thread took
     try:
         function()
-    except BaseException:  # the callable reports its own failures
+    except Exception:  # the callable reports its own failures
         pass
+    # A KeyboardInterrupt or SystemExit that a signal handler raised while
+    # it ran was meant for the service: -1, and the main thread raises it.
     return 0
 
 

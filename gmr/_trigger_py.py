@@ -244,7 +244,15 @@ def call_in_main_thread(function: Callable[[], object]) -> bool:
         _pending.pop(key, None)
         try:
             function()
-        except BaseException:  # the callable reports its own failures
+        except Exception:  # the callable reports its own failures
+            pass
+        except KeyboardInterrupt:
+            # A SIGINT handled while it ran was meant for the service: ctypes
+            # cannot hand it back as -1, so it is simulated again once this
+            # callback has returned (from a thread of its own: inside the
+            # callback the main thread would raise it into ctypes).
+            _originals.start_new_thread(_thread.interrupt_main, ())
+        except BaseException:  # SystemExit from a handler: ctypes would only print it
             pass
         return 0
 

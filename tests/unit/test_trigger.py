@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -58,6 +59,34 @@ def test_the_same_function_queued_twice_runs_twice(core) -> None:  # type: ignor
         if len(calls) == 2:
             break
     assert calls == [0, 1]
+
+
+def test_a_keyboard_interrupt_during_a_main_thread_call_stays_the_service_s(core) -> None:  # type: ignore[no-untyped-def]
+    """A call queued for the main thread (stall reports look for its loop
+    that way) swallows its own failures, but a KeyboardInterrupt raised while
+    it runs (a SIGINT handled meanwhile) was meant for the service: the main
+    thread still gets it."""
+    ran: list[str] = []
+
+    def interrupted() -> None:
+        ran.append("called")
+        raise KeyboardInterrupt
+
+    def failed() -> None:
+        ran.append("failed")
+        raise RuntimeError("the call's own failure")
+
+    assert core.call_in_main_thread(failed)
+    for _ in range(1000):  # bytecode: the main thread runs its pending calls
+        if ran:
+            break
+    assert ran == ["failed"]  # and nothing raised here
+    with pytest.raises(KeyboardInterrupt):
+        assert core.call_in_main_thread(interrupted)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:  # bytecode, until the interrupt comes
+            pass
+    assert ran == ["failed", "called"]
 
 
 def test_a_wake_up_reads_ahead_what_it_was_given(core, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
