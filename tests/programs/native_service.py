@@ -154,9 +154,7 @@ def serve_sigusr1(server: messaging.MessageHandlingServer, warmed: int,
 def main() -> None:
     global started
     # SIGUSR1 is taken by one thread's sigwait(), no handler: blocked here,
-    # before any thread starts, so that every thread inherits the mask. (The
-    # main thread stays out of C calls: the pure twin's SIGUSR2 handler runs
-    # there.)
+    # before any thread starts, so that every thread inherits the mask.
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
     gmr_opts.set_defaults(CONF)
     CONF(sys.argv[1:], project="demo")
@@ -199,7 +197,11 @@ def main() -> None:
                      daemon=True).start()
     say("ready")
     try:
-        stop.wait()
+        # In waits of half a second: the pure twin's handler runs in the main
+        # thread, and a signal the kernel gives another thread does not wake
+        # a wait without a timeout (a pending SIGUSR1 can make it do so).
+        while not stop.wait(0.5):
+            pass
     except KeyboardInterrupt:
         pass
 
