@@ -119,6 +119,32 @@ def watched() -> bool:
     return args.after <= 0 or bool(heartbeats())
 
 
+def say_idled() -> None:
+    monitor = watcher.stalls
+    say(f"idled checks={monitor.checks if monitor else 0} "
+        f"watched={len(monitor.watched()) if monitor else 0}")
+
+
+class Lateness:
+    """A 1 ms tick's worst lateness in each window of 0.2 s, said at the end
+    of each, for --seconds."""
+
+    tick = 0.001
+
+    def __init__(self) -> None:
+        now = time.monotonic()
+        self.end, self.worst, self.window_end = now + args.seconds, 0.0, now + 0.2
+
+    def note(self, before: float, after: float) -> bool:
+        """One tick slept from before to after; whether the time is up."""
+        self.worst = max(self.worst, after - before - self.tick)
+        if after < self.window_end:
+            return False
+        say(f"window worst_ms={self.worst * 1e3:.3f}")
+        self.worst, self.window_end = 0.0, after + 0.2
+        return after >= self.end
+
+
 if args.kind in ("eventlet", "gevent"):
     while not watched():
         green_sleep(0.01)
@@ -128,22 +154,14 @@ if args.kind in ("eventlet", "gevent"):
             green_sleep(0.01)
     elif args.mode == "idle":
         green_sleep(args.seconds)
-        monitor = watcher.stalls
-        say(f"idled checks={monitor.checks if monitor else 0} "
-            f"watched={len(monitor.watched()) if monitor else 0}")
+        say_idled()
     else:
-        tick, window, end = 0.001, 0.2, time.monotonic() + args.seconds
-        worst, window_end = 0.0, time.monotonic() + window
+        lateness = Lateness()
         while True:
             before = time.monotonic()
-            green_sleep(tick)
-            after = time.monotonic()
-            worst = max(worst, after - before - tick)
-            if after >= window_end:
-                say(f"window worst_ms={worst * 1e3:.3f}")
-                worst, window_end = 0.0, after + window
-                if after >= end:
-                    break
+            green_sleep(lateness.tick)
+            if lateness.note(before, time.monotonic()):
+                break
         say("done")
     while True:
         green_sleep(3600)
@@ -159,22 +177,14 @@ else:
                 await asyncio.sleep(0.01)
         elif args.mode == "idle":
             await asyncio.sleep(args.seconds)
-            monitor = watcher.stalls
-            say(f"idled checks={monitor.checks if monitor else 0} "
-                f"watched={len(monitor.watched()) if monitor else 0}")
+            say_idled()
         else:
-            tick, window, end = 0.001, 0.2, time.monotonic() + args.seconds
-            worst, window_end = 0.0, time.monotonic() + window
+            lateness = Lateness()
             while True:
                 before = time.monotonic()
-                await asyncio.sleep(tick)
-                after = time.monotonic()
-                worst = max(worst, after - before - tick)
-                if after >= window_end:
-                    say(f"window worst_ms={worst * 1e3:.3f}")
-                    worst, window_end = 0.0, after + window
-                    if after >= end:
-                        break
+                await asyncio.sleep(lateness.tick)
+                if lateness.note(before, time.monotonic()):
+                    break
             say("done")
         await asyncio.sleep(3600)
 
