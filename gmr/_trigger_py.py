@@ -244,15 +244,10 @@ def call_in_main_thread(function: Callable[[], object]) -> bool:
         _pending.pop(key, None)
         try:
             function()
-        except Exception:  # the callable reports its own failures
-            pass
-        except KeyboardInterrupt:
-            # A SIGINT handled while it ran was meant for the service: ctypes
-            # cannot hand it back as -1, so it is simulated again once this
-            # callback has returned (from a thread of its own: inside the
-            # callback the main thread would raise it into ctypes).
-            _originals.start_new_thread(_thread.interrupt_main, ())
-        except BaseException:  # SystemExit from a handler: ctypes would only print it
+        except BaseException:  # the callable reports its own failures
+            # Unlike the compiled twin, a KeyboardInterrupt that a SIGINT
+            # raised meanwhile is lost here too: a ctypes callback cannot hand
+            # an exception back to the main thread.
             pass
         return 0
 
