@@ -372,12 +372,14 @@ def warm_up(conf: Any) -> None:
     """Do at set-up what only the first report would do, so that it costs
     what every later one does: oslo.config parses and converts each option
     the first time it is read and keeps the value (until the configuration
-    is loaded again), and the first user name opens the user database."""
+    is loaded again), the first user name opens the user database, and the
+    host's name is read (os.uname() lets the GIL go)."""
     try:
         configuration_data(conf)
     except Exception:  # a configuration not parsed yet: the report says it
         pass
     facts.user_name(os.getuid())
+    _host()
 
 
 # -- Registered sections and the whole report ------------------------------------
@@ -525,13 +527,21 @@ def _unfinished(title: str, error: str) -> Section:
 _limited = _Limited()
 
 
+#: The host's name, once read (a list: read at most once).
+_host_name: list[str | None] = []
+
+
 def _host() -> str | None:
     """The host's name as the kernel knows it (no resolver, no socket): with
-    the pid, it tells reports gathered from a fleet apart."""
-    try:
-        return os.uname().nodename or None
-    except OSError:
-        return None
+    the pid, it tells reports gathered from a fleet apart. Read once, at
+    set-up (warm_up): os.uname() lets the GIL go, and inside a report each
+    let-go waits a switch interval behind the service's busy threads."""
+    if not _host_name:
+        try:
+            _host_name.append(os.uname().nodename or None)
+        except OSError:
+            _host_name.append(None)
+    return _host_name[0]
 
 
 def header_data(captured: snapshot.Snapshot, displaced: list[int]) -> dict[str, Any]:
