@@ -219,19 +219,16 @@ def capture(greenlet_type: Any = None, max_hold_ns: int | None = None,
             # eval-breaker check that follows the call, where the GIL may
             # pass to that very thread. So each heap list is made (map calls
             # gc.get_objects lazily), filtered and dropped inside one chain of
-            # C calls. Each object is judged by its type alone: isinstance()
-            # would look up the __class__ of an object that is no greenlet,
-            # and a class that answers it in Python (typing's deprecated
-            # aliases, proxies, the service's own) would run its code.
+            # C calls. isinstance() may run bytecode for an object whose
+            # class answers __class__ in Python (typing's deprecated aliases,
+            # proxies): callables, classes among them, are passed over first,
+            # by a check that looks nothing up (a greenlet is not callable).
             began = clock()
             raw._heap_objects = sum(map(len, map(gc.get_objects, (None,))))
             holds.append(clock() - began)
             began = clock()
-            objects, kinds = itertools.tee(
-                itertools.chain.from_iterable(map(gc.get_objects, (None,))))
-            found = list(itertools.compress(
-                objects, map(greenlet_type.__subclasscheck__, map(type, kinds))))
-            del objects, kinds
+            found = list(filter(greenlet_type.__instancecheck__, itertools.filterfalse(
+                callable, itertools.chain.from_iterable(map(gc.get_objects, (None,))))))
             holds.append(clock() - began)
             raw._heap_scanned = True
             for obj in found:
