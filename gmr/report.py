@@ -12,6 +12,7 @@ line inside itself; the rest of the report is whole.
 from __future__ import annotations
 
 import datetime
+import functools
 import gc
 import os
 import sys
@@ -527,21 +528,16 @@ def _unfinished(title: str, error: str) -> Section:
 _limited = _Limited()
 
 
-#: The host's name, once read (a list: read at most once).
-_host_name: list[str | None] = []
-
-
+@functools.cache
 def _host() -> str | None:
     """The host's name as the kernel knows it (no resolver, no socket): with
     the pid, it tells reports gathered from a fleet apart. Read once, at
     set-up (warm_up): os.uname() lets the GIL go, and inside a report each
     let-go waits a switch interval behind the service's busy threads."""
-    if not _host_name:
-        try:
-            _host_name.append(os.uname().nodename or None)
-        except OSError:
-            _host_name.append(None)
-    return _host_name[0]
+    try:
+        return os.uname().nodename or None
+    except OSError:
+        return None
 
 
 def header_data(captured: snapshot.Snapshot, displaced: list[int]) -> dict[str, Any]:

@@ -541,7 +541,7 @@ def fixed(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setattr(facts, "process_facts", lambda *args: PROCESS_FACTS)
     # The pid report.processes_data asks os for (gmr.report's os only).
     monkeypatch.setattr(report, "os", FixedPidOs())
-    monkeypatch.setattr(report, "_host_name", [])  # read again, from FixedPidOs
+    report._host.cache_clear()  # read again, from FixedPidOs
     # The program in the header.
     monkeypatch.setattr(sys, "argv", [SERVICE_FILE, "--config-file", "/etc/app/app.conf",
                                       "--os-password", "hunter2"])
@@ -563,6 +563,7 @@ def fixed(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("GMR_GOLDEN_DB_PASSWORD", "hunter2")
     monkeypatch.setenv("OS_DEFAULT__WORKERS", "many")
     yield
+    report._host.cache_clear()  # the real host again for later tests
 
 
 def frozen(monkeypatch: pytest.MonkeyPatch, count: int) -> None:
