@@ -142,7 +142,7 @@ def _items(conf: cfg.ConfigOpts, captured: snapshot.Snapshot) -> dict[str, Calla
         "redaction (options, argv)": lambda: ([redact.redact(value) for value in values],
                                               redact.redact_argv(list(sys.argv))),
         "grouping (group_stacks)": lambda: grouping.group_stacks(
-            captured.greenlets, lambda green: id(green.frames)),
+            captured.greenlets.stacks),
         "greenlets section, listed": lambda: report.greenlets_data(
             captured, default, StackTableBuilder()),
         "greenlets section, grouped": lambda: report.greenlets_data(

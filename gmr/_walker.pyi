@@ -1,6 +1,5 @@
 # The typed boundary of the frame walker. gmr/_walker.pyx (compiled) and
 # gmr/_walker_py.py (pure) both meet it; gmr/_impl.py picks one.
-from collections.abc import Callable
 from types import CodeType
 from typing import Any, Final
 
@@ -74,16 +73,18 @@ class RawCapture:
     # standing in the same frames share it (the pure twin need not).
     def thread(self, index: int) -> tuple[int, int, RawFrames]: ...
     def greenlet(self, index: int) -> tuple[object, object | None, int, RawFrames]: ...
+    # Greenlets start to stop written into the columns (each sized for every
+    # greenlet) at their own positions: id() of each and of its parent (0:
+    # none), its state, its type's number (kind_numbers, filled in for a new
+    # type), its stack's number (stack_numbers, by id() of the frames tuple,
+    # filled in for a new one, whose frames are appended to distinct), and
+    # the greenlet into objects; one call holds the GIL throughout.
+    def greenlet_table(
+        self, start: int, stop: int, ids: Any, parents: Any, states: Any, kinds: Any,
+        stacks: Any, objects: list[object], kind_numbers: dict[type, int],
+        stack_numbers: dict[int, int], distinct: list[RawFrames],
+    ) -> None: ...
     # Every greenlet at once: greenlets, parents (or None), states, frames.
-    # Greenlets start to stop (all by default), as rows of row_type (a tuple
-    # type: id, type name, state name, parent's id or None, frames, the
-    # greenlet), in one call that holds the GIL throughout.
-    # type_names: each type's qualified name, filled in for a new type;
-    # frames_of(raw frames): the caller's frames for a distinct stack.
-    def greenlet_rows(
-        self, row_type: Any, state_names: tuple[str, ...], type_names: dict[type, str],
-        frames_of: Callable[[RawFrames], Any], start: int = 0, stop: int = -1,
-    ) -> list[Any]: ...
     def greenlet_columns(
         self,
     ) -> tuple[list[object], list[object | None], list[int], list[RawFrames]]: ...

@@ -666,35 +666,41 @@ cdef class RawCapture:
             stacks.append(self._frames_of(context))
         return greenlets, parents, states, stacks
 
-    def greenlet_rows(self, row_type, tuple state_names, dict type_names, frames_of,
-                      Py_ssize_t start=0, Py_ssize_t stop=-1):
-        """Greenlets start to stop (all by default), as rows of row_type (a
-        tuple type: id, type name, state name, parent's id or None, frames,
-        the greenlet), made from C calls in one call (which holds the GIL
-        throughout: ask for a thousand at a time). type_names: each type's
-        qualified name, filled in for a new type; frames_of(raw frames): the
-        caller's frames for a distinct stack."""
+    def greenlet_table(self, Py_ssize_t start, Py_ssize_t stop,
+                       unsigned long long[::1] ids, unsigned long long[::1] parents,
+                       unsigned char[::1] states, unsigned int[::1] kinds,
+                       unsigned int[::1] stacks, list objects, dict kind_numbers,
+                       dict stack_numbers, list distinct):
+        """Greenlets start to stop written into the columns at their own
+        positions (sized for every greenlet): id() of each and of its parent
+        (0: none), its state, its type's number and its stack's number; the
+        greenlet itself into objects. kind_numbers: each type's number,
+        filled in for a new type; stack_numbers: each distinct frames tuple's
+        number by its id(), filled in for a new one, whose frames (innermost
+        first) are appended to distinct. One call holds the GIL throughout
+        and makes no object per greenlet: ask for a thousand at a time."""
         cdef Py_ssize_t i
         cdef Context *context
-        cdef dict frames_by_stack = {}
-        cdef list rows = []
         if stop < 0 or stop > self.greenlets:
             stop = self.greenlets
-        for i in range(self.threads + max(0, start), self.threads + stop):
-            context = &self.contexts[i]
+        for i in range(max(0, start), stop):
+            context = &self.contexts[self.threads + i]
             green = <object>context.greenlet
+            objects[i] = green
+            ids[i] = <unsigned long long><size_t>context.greenlet
+            parents[i] = <unsigned long long><size_t>context.parent
+            states[i] = <unsigned char>context.state
             kind = type(green)
-            name = type_names.get(kind)
-            if name is None:
-                name = type_names[kind] = f"{kind.__module__}.{kind.__qualname__}"
+            number = kind_numbers.get(kind)
+            if number is None:
+                number = kind_numbers[kind] = len(kind_numbers)
+            kinds[i] = number
             raw_frames = self._frames_of(context)
-            frames = frames_by_stack.get(id(raw_frames))
-            if frames is None:
-                frames = frames_by_stack[id(raw_frames)] = frames_of(raw_frames)
-            rows.append(tuple.__new__(row_type, (
-                id(green), name, state_names[context.state],
-                id(<object>context.parent) if context.parent != NULL else None, frames, green)))
-        return rows
+            number = stack_numbers.get(id(raw_frames))
+            if number is None:
+                number = stack_numbers[id(raw_frames)] = len(distinct)
+                distinct.append(raw_frames)
+            stacks[i] = number
 
     cdef Context *_new_context(self) noexcept:
         cdef Context *context

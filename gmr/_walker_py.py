@@ -17,7 +17,6 @@ import gc
 import itertools
 import sys
 import time
-from collections.abc import Callable
 from types import CodeType, FrameType
 from typing import Any
 
@@ -152,26 +151,25 @@ class RawCapture:
         return ([row[0] for row in self._greenlets], [row[1] for row in self._greenlets],
                 [row[2] for row in self._greenlets], [row[3] for row in self._greenlets])
 
-    def greenlet_rows(self, row_type: Any, state_names: tuple[str, ...],
-                      type_names: dict[type, str], frames_of: Callable[[RawFrames], Any],
-                      start: int = 0, stop: int = -1) -> list[Any]:
-        """As the compiled core's: greenlets start to stop as rows of row_type."""
-        frames_by_stack: dict[int, Any] = {}
-        rows = []
+    def greenlet_table(self, start: int, stop: int, ids: Any, parents: Any, states: Any,
+                       kinds: Any, stacks: Any, objects: list[object],
+                       kind_numbers: dict[type, int], stack_numbers: dict[int, int],
+                       distinct: list[RawFrames]) -> None:
+        """As the compiled core's: greenlets start to stop into the columns."""
         if stop < 0 or stop > len(self._greenlets):
             stop = len(self._greenlets)
-        for green, parent, state, raw_frames in self._greenlets[max(0, start):stop]:
-            kind = type(green)
-            name = type_names.get(kind)
-            if name is None:
-                name = type_names[kind] = f"{kind.__module__}.{kind.__qualname__}"
-            frames = frames_by_stack.get(id(raw_frames))
-            if frames is None:
-                frames = frames_by_stack[id(raw_frames)] = frames_of(raw_frames)
-            rows.append(tuple.__new__(row_type, (
-                id(green), name, state_names[state],
-                id(parent) if parent is not None else None, frames, green)))
-        return rows
+        for index in range(max(0, start), stop):
+            green, parent, state, raw_frames = self._greenlets[index]
+            objects[index] = green
+            ids[index] = id(green)
+            parents[index] = 0 if parent is None else id(parent)
+            states[index] = state
+            kinds[index] = kind_numbers.setdefault(type(green), len(kind_numbers))
+            number = stack_numbers.get(id(raw_frames))
+            if number is None:
+                number = stack_numbers[id(raw_frames)] = len(distinct)
+                distinct.append(raw_frames)
+            stacks[index] = number
 
     def release(self) -> None:
         self._threads.clear()

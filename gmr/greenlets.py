@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import gc
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
+from itertools import compress, repeat
 from types import CodeType
 from typing import Any, NamedTuple
 from weakref import WeakKeyDictionary
 
 from gmr._impl import walker
-from gmr.snapshot import GreenletStack
+from gmr.snapshot import GreenletTable
 
 
 class GreenletIdentity(NamedTuple):
@@ -137,41 +138,57 @@ def _spawning_stack(green: object) -> tuple[tuple[CodeType, int], ...]:
     return tuple(stack)
 
 
-def hub_threads(greenlets: Iterable[GreenletStack]) -> dict[int, int]:
+def hub_threads(table: GreenletTable) -> dict[int, int]:
     """id() of each gevent hub, and of the main greenlet above it, mapped to
     the ident of the OS thread it runs in (gevent's Hub.thread_ident)."""
     hub_type = getattr(sys.modules.get("gevent.hub"), "Hub", None)
     threads: dict[int, int] = {}
     if hub_type is None:
         return threads  # no gevent, no hub
-    for green in greenlets:
-        if not isinstance(green.greenlet, hub_type):
-            continue
-        ident = getattr(green.greenlet, "thread_ident", None)
+    hubs = compress(range(len(table)), map(isinstance, table.objects, repeat(hub_type)))
+    for row in hubs:
+        ident = getattr(table.objects[row], "thread_ident", None)
         if isinstance(ident, int) and not isinstance(ident, bool):
-            threads[green.id] = ident
-            if green.parent_id is not None:
-                threads.setdefault(green.parent_id, ident)
+            threads[table.ids[row]] = ident
+            if table.parents[row]:
+                threads.setdefault(table.parents[row], ident)
     return threads
 
 
-def thread_finder(greenlets: Sequence[GreenletStack]) -> Callable[[int], int | None]:
-    """For a greenlet's id, the OS thread of the first hub (or main greenlet
-    above one) among it and its parents; None where there is none."""
-    threads = hub_threads(greenlets)
+def thread_finder(table: GreenletTable) -> Callable[[int], int | None]:
+    """For a row of the table, the OS thread of the first hub (or main
+    greenlet above one) among its greenlet and that one's parents; None
+    where there is none. Found once for each distinct parent (a gevent
+    greenlet's is its hub)."""
+    threads = hub_threads(table)
     if not threads:
         return _no_thread
-    parents = {green.id: green.parent_id for green in greenlets}
+    by_parent: dict[int, int | None] = {}
+    row_of: dict[int, int] = {}
 
-    def thread_of(green_id: int) -> int | None:
-        current: int | None = green_id
+    def above(green_id: int) -> int | None:
+        current = green_id
         for _ in range(1000):  # a bound against a cycle
-            if current is None:
+            if not current:
                 return None
             if current in threads:
                 return threads[current]
-            current = parents.get(current)
+            if not row_of:  # a parent that is no hub: every row by its id, once
+                row_of.update(zip(table.ids, range(len(table)), strict=True))
+            row = row_of.get(current)
+            if row is None:
+                return None
+            current = table.parents[row]
         return None
+
+    def thread_of(row: int) -> int | None:
+        green_id = table.ids[row]
+        if green_id in threads:
+            return threads[green_id]
+        parent = table.parents[row]
+        if parent not in by_parent:
+            by_parent[parent] = above(parent)
+        return by_parent[parent]
 
     return thread_of
 

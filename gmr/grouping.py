@@ -3,36 +3,37 @@ three stacks with their counts, not 10,000 listings (Go's pprof debug=1)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
-
-T = TypeVar("T")
 
 #: Members a report names for each group; its count says how many there are.
 MEMBERS_SHOWN = 20
 
 
 @dataclass(frozen=True, slots=True)
-class StackGroup(Generic[T]):
+class StackGroup:
     """Contexts (threads, greenlets) that stand in the very same stack."""
 
-    #: The stack they share, as stack_of gave it.
-    stack: Hashable
-    #: Every context with that stack, in the order they were given.
-    members: tuple[T, ...]
+    #: The key they share, as it was given.
+    key: Hashable
+    #: How many contexts share it.
+    count: int
+    #: The positions of the first `shown` of them, in the order given.
+    first: tuple[int, ...]
 
 
-def group_stacks(contexts: Iterable[T], stack_of: Callable[[T], Hashable]) -> list[StackGroup[T]]:
-    """Group contexts by identical stacks (stack_of: a key equal for equal
-    stacks, the model's stack index), largest group first, ties in
-    first-seen order."""
-    groups: dict[Hashable, list[T]] = {}
-    for context in contexts:
-        key = stack_of(context)
-        members = groups.get(key)
-        if members is None:
-            members = groups[key] = []
-        members.append(context)
-    ordered = sorted(groups.items(), key=lambda item: -len(item[1]))
-    return [StackGroup(key, tuple(members)) for key, members in ordered]
+def group_stacks(keys: Iterable[Hashable], shown: int = MEMBERS_SHOWN) -> list[StackGroup]:
+    """Group contexts by identical stacks, given each one's key in order (equal
+    for equal stacks: the model's stack index, and what else keeps two
+    apart), largest group first, ties in first-seen order. Only the first
+    `shown` positions of a group are kept: 10,000 greenlets in three places
+    keep sixty, not 10,000."""
+    counts: dict[Hashable, int] = {}
+    first: dict[Hashable, list[int]] = {}
+    for position, key in enumerate(keys):
+        seen = counts.get(key, 0)
+        counts[key] = seen + 1
+        if seen < shown:
+            first.setdefault(key, []).append(position)
+    ordered = sorted(counts.items(), key=lambda item: -item[1])
+    return [StackGroup(key, count, tuple(first[key])) for key, count in ordered]

@@ -10,15 +10,18 @@ a listing by reusing its stack's text.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
+from operator import itemgetter
 from types import CodeType
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, overload
 
 from gmr import resolve
+from gmr.greenlets import GreenletIdentity
 from gmr.pools import MessagingServer
 from gmr.resolve import Location
-from gmr.snapshot import Frame
+from gmr.snapshot import STATE_NAMES, Frame, GreenletTable
 from gmr.waits import Wait
 
 
@@ -94,6 +97,85 @@ class GreenletRecord(NamedTuple):
     #: StackTable.stacks; None where nothing was recorded.
     spawning_stack: int | None
     stack: int
+
+
+class GreenletRecords(Sequence[GreenletRecord]):
+    """The greenlets of a report that are not dead, in the order captured,
+    read from the snapshot's columns (gmr.snapshot.GreenletTable): each
+    GreenletRecord is made when a slice of them is asked for, and a
+    renderer asks for a few hundred at a time. A report of 10,000 greenlets
+    keeps no object per greenlet while it is written, so the allocator
+    takes no arena for them (it would keep one, and what the report made to
+    last would pin another)."""
+
+    __slots__ = ("_table", "_rows", "_stacks", "_who", "_spawning", "_thread_of")
+
+    def __init__(self, table: GreenletTable, rows: Sequence[int] | None,
+                 stacks: Sequence[int], thread_of: Callable[[int], int | None],
+                 who: Sequence[GreenletIdentity] | None = None,
+                 spawning: Sequence[int | None] | None = None) -> None:
+        #: The snapshot's greenlets, and the rows of those listed (None: all).
+        self._table, self._rows = table, rows
+        #: The model's stack index of each of the table's stacks.
+        self._stacks = stacks
+        #: The OS thread of a row's greenlet (its hub's), or None.
+        self._thread_of = thread_of
+        #: By position among those listed: who each greenlet is, and the
+        #: model's index of its spawning stack (None: gevent recorded nothing).
+        self._who, self._spawning = who, spawning
+
+    def __len__(self) -> int:
+        return len(self._table) if self._rows is None else len(self._rows)
+
+    @overload
+    def __getitem__(self, index: int) -> GreenletRecord: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[GreenletRecord, ...]: ...
+
+    def __getitem__(self, index: int | slice) -> GreenletRecord | tuple[GreenletRecord, ...]:
+        if isinstance(index, slice):
+            return self._records(range(*index.indices(len(self))))
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        return self._records(range(index, index + 1))[0]
+
+    def rows(self) -> Iterable[int]:
+        """The table's row of each greenlet listed."""
+        return range(len(self._table)) if self._rows is None else self._rows
+
+    def stack_keys(self) -> Iterable[tuple[int, int]]:
+        """(model stack index, state number) of each greenlet listed: two
+        greenlets are one group only where both are equal (a running
+        greenlet's frames are its thread's, so it is never one group with a
+        greenlet that has no frames because it has not started)."""
+        table = self._table
+        return zip(map(self._stacks.__getitem__, map(table.stacks.__getitem__, self.rows())),
+                   map(table.states.__getitem__, self.rows()), strict=True)
+
+    def _records(self, positions: range) -> tuple[GreenletRecord, ...]:
+        """The records at these positions, made a column at a time by the
+        interpreter's own loops (map, zip): no Python call per greenlet."""
+        table = self._table
+        rows = positions if self._rows is None else list(map(self._rows.__getitem__, positions))
+        ids = list(map(table.ids.__getitem__, rows))
+        parents = [parent or None for parent in map(table.parents.__getitem__, rows)]
+        columns: list[Iterable[Any]]
+        if self._who is None:
+            columns = [repeat(None)] * 3
+        else:
+            who = list(map(self._who.__getitem__, positions))
+            columns = [map(itemgetter(field), who) for field in range(3)]
+        spawning = (repeat(None) if self._spawning is None
+                    else map(self._spawning.__getitem__, positions))
+        states = map(STATE_NAMES.__getitem__, map(table.states.__getitem__, rows))
+        # zip stops with ids: the columns of None are endless.
+        return tuple(map(tuple.__new__, repeat(GreenletRecord), zip(  # noqa: B905
+            ids, map(table.type_names.__getitem__, map(table.kinds.__getitem__, rows)),
+            columns[0], columns[1], states, parents, map(self._thread_of, rows), columns[2],
+            spawning, map(self._stacks.__getitem__, map(table.stacks.__getitem__, rows)))))
 
 
 class PoolWorker(NamedTuple):

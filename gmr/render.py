@@ -24,7 +24,7 @@ import json
 import math
 import re
 from bisect import bisect_left
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from importlib import resources
 from itertools import accumulate
 from operator import add
@@ -226,12 +226,12 @@ def _threads(out: list[str], items: tuple[ThreadRecord | Group, ...],
 LISTINGS_SLICE = 128
 
 
-def _one_by_one(items: tuple[GreenletRecord | Group, ...]) -> bool:
+def _one_by_one(items: Sequence[GreenletRecord | Group]) -> bool:
     """Whether greenlets are listed one at a time (not grouped, not none)."""
     return bool(items) and not isinstance(items[0], Group)
 
 
-def _greenlet_listings(items: tuple[GreenletRecord | Group, ...],
+def _greenlet_listings(items: Sequence[GreenletRecord | Group],
                        stacks: _StackText) -> files.Listings:
     """The listings of greenlets one at a time, as a job of the files unit:
     it reads the records' fields now, LISTINGS_SLICE at a time, and
@@ -259,7 +259,7 @@ def _greenlet_listings(items: tuple[GreenletRecord | Group, ...],
     return listings
 
 
-def _greenlets(out: list[str], items: tuple[GreenletRecord | Group, ...],
+def _greenlets(out: list[str], items: Sequence[GreenletRecord | Group],
                stacks: _StackText) -> None:
     """No greenlets, or their groups (_text_sections streams the listings of
     ungrouped ones, _greenlet_listings)."""
@@ -884,10 +884,11 @@ _SECTION_PAD = "    "
 _RECORD_PAD = _SECTION_PAD + "    "
 
 
-def _greenlet_records(items: tuple[GreenletRecord, ...], stacks: _JsonStacks,
+def _greenlet_records(items: Sequence[GreenletRecord], stacks: _JsonStacks,
                       encoder: _Json) -> _JsonListings:
     """Greenlets listed one at a time, as a job of the files unit: it reads
-    the records' fields now (all of them, or the section fails), and
+    the records' fields now, LISTINGS_SLICE at a time (all of them, or the
+    section fails), and
     assembles their JSON as the report is written (the compiled unit: with
     the GIL let go, gmr/_listings.h)."""
     def spawning(green: GreenletRecord) -> str:
@@ -901,7 +902,8 @@ def _greenlet_records(items: tuple[GreenletRecord, ...], stacks: _JsonStacks,
 
     listings = files.Listings("json-compact" if encoder.compact else "json", _RECORD_PAD,
                               stacks.tails(), encoder.value, spawning, record)
-    listings.add(items)
+    for start in range(0, len(items), LISTINGS_SLICE):
+        listings.add(items[start:start + LISTINGS_SLICE])
     return _JsonListings(listings)
 
 

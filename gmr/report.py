@@ -17,9 +17,11 @@ import gc
 import os
 import sys
 import time
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from array import array
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from itertools import islice, repeat
+from itertools import compress
+from operator import itemgetter
 from types import ModuleType
 from typing import Any
 
@@ -30,6 +32,7 @@ from gmr.model import (
     DeadlockLink,
     DeadlockRecord,
     GreenletRecord,
+    GreenletRecords,
     Group,
     PoolRecord,
     PoolWorker,
@@ -141,7 +144,9 @@ def threads_data(captured: snapshot.Snapshot, options: Options,
                                     thread.daemon, kernel.state, kernel.cpu_seconds,
                                     stacks.stack(thread.frames), pool_of.get(thread.ident),
                                     captured.waits.get(thread.ident)))
-    return _grouped(tuple(records), _stack_and_pool) if options.group_stacks else tuple(records)
+    if options.group_stacks:
+        return _grouped(records, map(_stack_and_pool, records))
+    return tuple(records)
 
 
 def deadlocks_data(captured: snapshot.Snapshot) -> tuple[DeadlockRecord, ...]:
@@ -182,61 +187,52 @@ def pools_data(captured: snapshot.Snapshot) -> tuple[PoolRecord, ...]:
 
 
 def greenlets_data(captured: snapshot.Snapshot, options: Options,
-                   stacks: StackTableBuilder) -> tuple[GreenletRecord, ...] | tuple[Group, ...]:
-    """Every greenlet but the dead ones (the header counts those). Built a
-    column at a time by the interpreter's own loops (map, zip): a report may
-    list 10,000 of them."""
-    live = [green for green in captured.greenlets if green.state != "dead"]
-    if not live:
+                   stacks: StackTableBuilder) -> GreenletRecords | tuple[Group, ...]:
+    """Every greenlet but the dead ones (the header counts those), read from
+    the snapshot's columns by the interpreter's own loops (map, compress):
+    a report may list 10,000 of them, and their records are made a slice at
+    a time as they are rendered (model.GreenletRecords)."""
+    table = captured.greenlets
+    dead = snapshot.STATE_NUMBERS["dead"]
+    rows = None if dead not in table.states else array("I", compress(
+        range(len(table)), map(dead.__ne__, table.states)))
+    listed: Sequence[int] = range(len(table)) if rows is None else rows
+    if not listed:
         return ()
-    # The columns of the snapshot's rows (GreenletStack), in one transposition.
-    ids, type_names, states, parents, frames, objects = zip(*live, strict=True)
+    # The model's stack of each of the table's stacks, numbered in the order
+    # the listed greenlets first stand in them.
+    stack_of = [-1] * len(table.frames)
+    for number in dict.fromkeys(map(table.stacks.__getitem__, listed)):
+        stack_of[number] = stacks.stack(table.frames[number])
+    objects = table.objects if rows is None else list(map(table.objects.__getitem__, rows))
     who = greenlets.identities(objects)
-    names: Sequence[Any]
-    minimal_idents: Sequence[Any]
-    spawned_by: Sequence[Any]
-    spawning: Sequence[Any]
-    if who.count(greenlets.UNKNOWN) == len(who):  # most services: nothing to read
-        names = minimal_idents = spawned_by = spawning = (None,) * len(ids)
+    del objects
+    thread_of = greenlets.thread_finder(table)
+    if who.count(greenlets.UNKNOWN) == len(who):  # most services: nothing recorded
+        records = GreenletRecords(table, rows, stack_of, thread_of)
     else:
-        names, minimal_idents, spawned_by, spawning_stacks = zip(*who, strict=True)
-        spawning = list(map(stacks.spawning, spawning_stacks))
-    thread_of = greenlets.thread_finder(captured.greenlets)
-    rows = zip(ids, type_names, names, minimal_idents, states, parents, map(thread_of, ids),
-               spawned_by, spawning, stacks.stacks(frames), strict=True)
-    # A slice at a time: a run of C calls holds the GIL throughout.
-    made = map(tuple.__new__, repeat(GreenletRecord), rows)
-    parts: list[GreenletRecord] = []
-    while part := list(islice(made, snapshot.SLICE)):
-        parts += part
-    records = tuple(parts)
+        records = GreenletRecords(table, rows, stack_of, thread_of, who,
+                                  list(map(stacks.spawning, map(itemgetter(3), who))))
     if options.group_stacks:
-        # A running greenlet's frames are its thread's: never one group with
-        # a greenlet that has no frames because it has not started.
-        return _grouped(records, _stack_and_state)
+        return _grouped(records, records.stack_keys())
     return records
 
 
 def _grouped(records: Sequence[ThreadRecord | GreenletRecord],
-             key: Callable[[Any], Hashable] | None = None) -> tuple[Group, ...]:
-    """Identical stacks once (key: what makes two records one group, their
-    stack by default), largest group first; a few members name each group,
+             keys: Iterable[Hashable]) -> tuple[Group, ...]:
+    """Identical stacks once (keys: each record's, equal where two records
+    are one group), largest group first; a few members name each group,
     its count says how many share it."""
-    return tuple(Group(len(group.members), group.members[:grouping.MEMBERS_SHOWN],
-                       group.members[0].stack, getattr(group.members[0], "pool", None))
-                 for group in grouping.group_stacks(records, key or _stack_of))
-
-
-def _stack_of(record: ThreadRecord | GreenletRecord) -> int:
-    return record.stack
+    groups = []
+    for group in grouping.group_stacks(keys):
+        members = tuple(map(records.__getitem__, group.first))
+        groups.append(Group(group.count, members, members[0].stack,
+                            getattr(members[0], "pool", None)))
+    return tuple(groups)
 
 
 def _stack_and_pool(record: ThreadRecord) -> tuple[int, int | None]:
     return record.stack, record.pool
-
-
-def _stack_and_state(record: GreenletRecord) -> tuple[int, str]:
-    return record.stack, record.state
 
 
 # -- Processes -----------------------------------------------------------------
@@ -541,9 +537,7 @@ def _host() -> str | None:
 
 
 def header_data(captured: snapshot.Snapshot, displaced: list[int]) -> dict[str, Any]:
-    states: dict[str, int] = {}
-    for green in captured.greenlets:
-        states[green.state] = states.get(green.state, 0) + 1
+    states = captured.greenlets.state_counts()
     stamp = datetime.datetime.fromtimestamp(captured.captured_at, datetime.timezone.utc)
     return {
         "reportVersion": REPORT_VERSION,

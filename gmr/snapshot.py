@@ -12,9 +12,11 @@ import os
 import sys
 import threading
 import time
+from array import array
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from types import CodeType, FrameType
-from typing import NamedTuple
+from typing import NamedTuple, overload
 
 from gmr import _originals, pools, resolve, waits
 from gmr._impl import FALLBACK, IMPLEMENTATION, walker
@@ -94,6 +96,79 @@ class GreenletStack(NamedTuple):
     greenlet: object = None
 
 
+class GreenletTable(Sequence[GreenletStack]):
+    """The greenlets of a capture as columns, one entry each, in the order
+    captured: arrays of numbers and a list of the greenlets, no object made
+    per greenlet (a report of 10,000 would leave the allocator holding the
+    arenas they took). Indexing makes its GreenletStack rows on demand."""
+
+    __slots__ = ("objects", "ids", "parents", "states", "kinds", "type_names", "stacks",
+                 "frames")
+
+    def __init__(self, count: int) -> None:
+        #: The greenlets themselves (None in a table made of rows without them).
+        self.objects: list[object] = [None] * count
+        #: id() of each, and of its parent (0: none).
+        self.ids = array("Q", bytes(8 * count))
+        self.parents = array("Q", bytes(8 * count))
+        #: The walker's state number of each (GREENLET_STATES).
+        self.states = bytearray(count)
+        #: Each one's type, as an index into type_names.
+        self.kinds = array("I", bytes(4 * count))
+        self.type_names: list[str] = []
+        #: Each one's stack, as an index into frames: its distinct stacks,
+        #: outermost first.
+        self.stacks = array("I", bytes(4 * count))
+        self.frames: list[tuple[Frame, ...]] = []
+
+    @classmethod
+    def of(cls, rows: Iterable[GreenletStack]) -> GreenletTable:
+        """A table of rows made by hand (tests, a snapshot built in code)."""
+        rows = list(rows)
+        table = cls(len(rows))
+        names: dict[str, int] = {}
+        stacks: dict[tuple[Frame, ...], int] = {}
+        for index, row in enumerate(rows):
+            table.objects[index] = row.greenlet
+            table.ids[index] = row.id
+            table.parents[index] = row.parent_id or 0
+            table.states[index] = STATE_NUMBERS[row.state]
+            table.kinds[index] = names.setdefault(row.type_name, len(names))
+            table.stacks[index] = stacks.setdefault(row.frames, len(stacks))
+        table.type_names, table.frames = list(names), list(stacks)
+        return table
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @overload
+    def __getitem__(self, index: int) -> GreenletStack: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[GreenletStack, ...]: ...
+
+    def __getitem__(self, index: int | slice) -> GreenletStack | tuple[GreenletStack, ...]:
+        if isinstance(index, slice):
+            return tuple(map(self._row, range(*index.indices(len(self)))))
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        return self._row(index)
+
+    def _row(self, index: int) -> GreenletStack:
+        return GreenletStack(self.ids[index], self.type_names[self.kinds[index]],
+                             STATE_NAMES[self.states[index]], self.parents[index] or None,
+                             self.frames[self.stacks[index]], self.objects[index])
+
+    def state_counts(self) -> dict[str, int]:
+        """How many greenlets are in each state, in the order each state is
+        first met, those with none left out."""
+        present = sorted((self.states.find(number), number)
+                         for number in range(len(STATE_NAMES)) if number in self.states)
+        return {STATE_NAMES[number]: self.states.count(number) for _, number in present}
+
+
 @dataclass(frozen=True, slots=True)
 class StalledLoop:
     """An event loop that had not come round for stall_report_after seconds
@@ -151,8 +226,9 @@ class Snapshot:
     heap_objects: int
     #: Every OS thread but the one that captured.
     threads: tuple[ThreadStack, ...]
-    #: Every greenlet on the heap, when greenlet is imported.
-    greenlets: tuple[GreenletStack, ...]
+    #: Every greenlet on the heap, when greenlet is imported (rows given
+    #: in a tuple are made a GreenletTable).
+    greenlets: GreenletTable
     #: Which native units ran on their pure twin, why, and what that cost
     #: (gmr._impl.FALLBACK, one line); None when every unit was compiled.
     fallback: str | None = None
@@ -170,6 +246,10 @@ class Snapshot:
     #: The event loops that had not come round for stall_report_after
     #: seconds when the watcher made this report (None: none, or not asked).
     stall: StallFacts | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.greenlets, GreenletTable):
+            object.__setattr__(self, "greenlets", GreenletTable.of(self.greenlets))
 
 
 # The main thread's own ident, taken when gmr is imported there: under gevent
@@ -213,28 +293,39 @@ class _Stacks:
         return known
 
 
+#: Each state's name, by the walker's number for it, and back.
+STATE_NAMES = tuple(GREENLET_STATES[number] for number in range(len(GREENLET_STATES)))
+STATE_NUMBERS = {name: number for number, name in enumerate(STATE_NAMES)}
+
+#: Each greenlet type's qualified name.
 _type_names: dict[type, str] = {}
 
 
-#: Each state's name, by the walker's number for it.
-_STATE_NAMES = tuple(GREENLET_STATES[number] for number in range(len(GREENLET_STATES)))
-
-
-#: Greenlets per call of the walker's greenlet_rows (and records per slice in
-#: report.greenlets_data): each call holds the GIL throughout, and 1,000
-#: greenlets 30 frames deep take about 0.4 ms; between calls, the busy
-#: threads of the service get their turn.
+#: Greenlets per call of the walker's greenlet_table (and records per slice
+#: in the model, gmr.model.GreenletRecords): each call holds the GIL
+#: throughout, and 1,000 greenlets 30 frames deep take about 0.4 ms;
+#: between calls, the busy threads of the service get their turn.
 SLICE = 1000
 
 
-def _greenlet_stacks(raw: walker.RawCapture, stacks: _Stacks) -> tuple[GreenletStack, ...]:
-    """The GreenletStacks of a capture, made by the walker a slice at a
-    time: no Python code runs for each of thousands of greenlets."""
-    rows: list[GreenletStack] = []
+def _greenlet_table(raw: walker.RawCapture, stacks: _Stacks) -> GreenletTable:
+    """The greenlets of a capture as a GreenletTable, written by the walker
+    a slice at a time: no Python code runs for each of thousands."""
+    table = GreenletTable(raw.greenlets)
+    kind_numbers: dict[type, int] = {}
+    stack_numbers: dict[int, int] = {}
+    distinct: list[walker.RawFrames] = []
     for start in range(0, raw.greenlets, SLICE):
-        rows += raw.greenlet_rows(GreenletStack, _STATE_NAMES, _type_names, stacks.stack,
-                                  start, start + SLICE)
-    return tuple(rows)
+        raw.greenlet_table(start, start + SLICE, table.ids, table.parents, table.states,
+                           table.kinds, table.stacks, table.objects, kind_numbers,
+                           stack_numbers, distinct)
+    for kind in kind_numbers:
+        name = _type_names.get(kind)
+        if name is None:
+            name = _type_names[kind] = f"{kind.__module__}.{kind.__qualname__}"
+        table.type_names.append(name)
+    table.frames = list(map(stacks.stack, distinct))
+    return table
 
 
 def take(trigger: str = "api", coalesced: int = 1, include_caller: bool = False,
@@ -298,7 +389,7 @@ def take(trigger: str = "api", coalesced: int = 1, include_caller: bool = False,
     # Before the greenlets' rows: a thread blocked in a wait stays, one that
     # moved on since the capture was not waiting.
     thread_waits = waits.find(threads)
-    greenlets = _greenlet_stacks(raw, stacks) if raw.greenlets else ()
+    greenlets = _greenlet_table(raw, stacks)
     snapshot = Snapshot(
         captured_at=captured_at,
         pid=os.getpid(),

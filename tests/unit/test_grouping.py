@@ -3,7 +3,7 @@
 import greenlet
 
 from gmr import snapshot
-from gmr.grouping import group_stacks
+from gmr.grouping import MEMBERS_SHOWN, group_stacks
 from gmr.model import Stack, StackTableBuilder
 
 
@@ -29,13 +29,16 @@ def test_ten_thousand_greenlets_in_three_places_make_three_groups() -> None:
     # The snapshot shares one frames tuple per distinct stack; the model's
     # stack table numbers them.
     builder = StackTableBuilder()
-    groups = group_stacks(mine, lambda green: builder.stack(green.frames))
-    sizes = sorted(len(group.members) for group in groups)
-    assert sizes == [1, 4000, 6000]
-    assert groups[0].members[0].frames[-1].function == "parked_in_b"
+    groups = group_stacks(builder.stack(green.frames) for green in mine)
+    assert sorted(group.count for group in groups) == [1, 4000, 6000]
+    # Only the first few of each group are kept, in the order given.
+    assert [len(group.first) for group in groups] == [MEMBERS_SHOWN, MEMBERS_SHOWN, 1]
+    assert list(groups[0].first) == sorted(groups[0].first)
+    first = mine[groups[0].first[0]]
+    assert first.frames[-1].function == "parked_in_b"
     table = builder.table()
-    assert table.frames[table.stacks[groups[0].stack].frames[-1]].function == "parked_in_b"
-    assert {m.id for m in groups[0].members} <= {id(g) for g in lets}
+    assert table.frames[table.stacks[groups[0].key].frames[-1]].function == "parked_in_b"
+    assert {mine[at].id for at in groups[0].first} <= {id(g) for g in lets}
     for one in lets + [third]:
         one.throw(greenlet.GreenletExit)
 
