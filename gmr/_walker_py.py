@@ -13,6 +13,7 @@ them, its bytecode may let other threads run at any instruction.
 from __future__ import annotations
 
 import ctypes
+import functools
 import gc
 import itertools
 import sys
@@ -217,16 +218,28 @@ def capture(greenlet_type: Any = None, max_hold_ns: int | None = None,
             # eval-breaker check that follows the call, where the GIL may
             # pass to that very thread. So each heap list is made (map calls
             # gc.get_objects lazily), filtered and dropped inside one chain of
-            # C calls. isinstance() may run bytecode for an object whose
-            # class answers __class__ in Python (typing's deprecated aliases,
-            # proxies): callables, classes among them, are passed over first,
-            # by a check that looks nothing up (a greenlet is not callable).
+            # C calls. Each object is judged by its type alone (type() reads
+            # it, __subclasscheck__ walks its MRO): isinstance() would look up
+            # the __class__ of every object that is no greenlet, and a class
+            # that answers it in Python (the service's own, proxies, typing's
+            # deprecated aliases) would run its code. The list is handed to
+            # its two readers (the objects, their types) by a repeat made
+            # after it, never by a tee() or anything made before it: the list
+            # holds what was made before it, and a holder of the list among
+            # those would be a cycle keeping the whole heap of that moment
+            # alive until the next collection (a greenlet dropped after the
+            # report would still be found by the next one).
             began = clock()
             raw._heap_objects = sum(map(len, map(gc.get_objects, (None,))))
             holds.append(clock() - began)
             began = clock()
-            found = list(filter(greenlet_type.__instancecheck__, itertools.filterfalse(
-                callable, itertools.chain.from_iterable(map(gc.get_objects, (None,))))))
+            heaps = itertools.chain.from_iterable(
+                map(itertools.repeat, map(gc.get_objects, (None,)), (2,)))
+            found = list(itertools.chain.from_iterable(map(
+                itertools.compress, heaps,
+                map(functools.partial(map, greenlet_type.__subclasscheck__),
+                    map(functools.partial(map, type), heaps)))))
+            del heaps
             holds.append(clock() - began)
             raw._heap_scanned = True
             for obj in found:

@@ -18,6 +18,7 @@ import gc
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from types import SimpleNamespace as ModuleType
 
@@ -286,6 +287,69 @@ def test_between_collections_only_what_is_new_is_looked_at(
         assert not raw.heap_scanned  # type: ignore[attr-defined]
         greenlets.make(5)
         assert _check(core, greenlets).heap_objects < 1000  # type: ignore[attr-defined]
+    finally:
+        if enabled:
+            gc.enable()
+
+
+#: What the watchful objects below were asked the ordinary way.
+_looked_up: list[str] = []
+
+
+class _AnswersItsClass:
+    """A class that answers __class__ in Python (an oslo.messaging endpoint
+    of the service's, typing's deprecated aliases)."""
+
+    @property  # type: ignore[misc]
+    def __class__(self) -> type:
+        _looked_up.append("__class__")
+        return _AnswersItsClass
+
+
+class _Proxy:
+    """A proxy: every attribute it is asked for goes through Python."""
+
+    def __getattribute__(self, name: str) -> object:
+        _looked_up.append(name)
+        return object.__getattribute__(self, name)
+
+
+class _Plain:
+    """An object like most of the heap's."""
+
+
+def test_objects_are_judged_by_their_type_alone(
+        core: ModuleType, greenlets: Greenlets) -> None:
+    """A capture finds the greenlets among objects that answer their
+    __class__, or every attribute, in Python, and asks none of them
+    anything: a report runs no code of the service's."""
+    made = {id(green) for green in greenlets.make(5)}
+    watchful = [_AnswersItsClass(), _Proxy()]
+    _looked_up.clear()
+    found, _ = _found(core)
+    assert _looked_up == []
+    assert made <= found
+    del watchful
+
+
+def test_what_was_looked_at_is_not_kept(core: ModuleType) -> None:
+    """A capture keeps nothing of the heap it looked at: an object or a
+    finished greenlet the service drops after it is freed at once, with no
+    collection between. (A tee() of the heap list, made before the list,
+    was in it: its buffer held itself, a cycle that kept the whole heap of
+    that moment, and the report after a big one still found its greenlets.)"""
+    enabled = gc.isenabled()
+    gc.disable()  # only reference counts may free them
+    try:
+        green = greenlet.greenlet(_park)
+        green.switch(0)
+        plain = _Plain()
+        found, _ = _found(core)
+        assert id(green) in found
+        green.throw(greenlet.GreenletExit)
+        dropped = [weakref.ref(green), weakref.ref(plain)]
+        del green, plain
+        assert [ref() for ref in dropped] == [None, None]
     finally:
         if enabled:
             gc.enable()
