@@ -13,12 +13,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import repeat
-from operator import itemgetter
 from types import CodeType
 from typing import Any, NamedTuple, overload
 
 from gmr import resolve
-from gmr.greenlets import GreenletIdentity
+from gmr.greenlets import IdentityColumns
 from gmr.pools import MessagingServer
 from gmr.resolve import Location
 from gmr.snapshot import STATE_NAMES, Frame, GreenletTable
@@ -108,21 +107,20 @@ class GreenletRecords(Sequence[GreenletRecord]):
     takes no arena for them (it would keep one, and what the report made to
     last would pin another)."""
 
-    __slots__ = ("_table", "_rows", "_stacks", "_who", "_spawning", "_thread_of")
+    __slots__ = ("_table", "_rows", "_stacks", "_who", "_thread_of")
 
     def __init__(self, table: GreenletTable, rows: Sequence[int] | None,
                  stacks: Sequence[int], thread_of: Callable[[int], int | None],
-                 who: Sequence[GreenletIdentity] | None = None,
-                 spawning: Sequence[int | None] | None = None) -> None:
+                 who: IdentityColumns | None = None) -> None:
         #: The snapshot's greenlets, and the rows of those listed (None: all).
         self._table, self._rows = table, rows
         #: The model's stack index of each of the table's stacks.
         self._stacks = stacks
         #: The OS thread of a row's greenlet (its hub's), or None.
         self._thread_of = thread_of
-        #: By position among those listed: who each greenlet is, and the
-        #: model's index of its spawning stack (None: gevent recorded nothing).
-        self._who, self._spawning = who, spawning
+        #: By position among those listed: who each greenlet is, with the
+        #: model's index of its spawning stack (None: nothing recorded).
+        self._who = who
 
     def __len__(self) -> int:
         return len(self._table) if self._rows is None else len(self._rows)
@@ -162,20 +160,23 @@ class GreenletRecords(Sequence[GreenletRecord]):
         rows = positions if self._rows is None else list(map(self._rows.__getitem__, positions))
         ids = list(map(table.ids.__getitem__, rows))
         parents = [parent or None for parent in map(table.parents.__getitem__, rows)]
-        columns: list[Iterable[Any]]
-        if self._who is None:
-            columns = [repeat(None)] * 3
-        else:
-            who = list(map(self._who.__getitem__, positions))
-            columns = [map(itemgetter(field), who) for field in range(3)]
-        spawning = (repeat(None) if self._spawning is None
-                    else map(self._spawning.__getitem__, positions))
+        names: Iterable[str | None] = repeat(None)
+        idents: Iterable[int | None] = repeat(None)
+        spawned_by: Iterable[int | None] = repeat(None)
+        spawning: Iterable[int | None] = repeat(None)
+        who = self._who
+        if who is not None:
+            names = map(who.names.__getitem__, positions)
+            idents = map(who.minimal_idents.__getitem__, positions)
+            spawned_by = [spawner or None for spawner in map(who.spawned_by.__getitem__, positions)]
+            spawning = [None if number < 0 else number
+                        for number in map(who.spawning.__getitem__, positions)]
         states = map(STATE_NAMES.__getitem__, map(table.states.__getitem__, rows))
         # zip stops with ids: the columns of None are endless.
         return tuple(map(tuple.__new__, repeat(GreenletRecord), zip(  # noqa: B905
             ids, map(table.type_names.__getitem__, map(table.kinds.__getitem__, rows)),
-            columns[0], columns[1], states, parents, map(self._thread_of, rows), columns[2],
-            spawning, map(self._stacks.__getitem__, map(table.stacks.__getitem__, rows)))))
+            names, idents, states, parents, map(self._thread_of, rows), spawned_by, spawning,
+            map(self._stacks.__getitem__, map(table.stacks.__getitem__, rows)))))
 
 
 class PoolWorker(NamedTuple):

@@ -21,7 +21,6 @@ from array import array
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import compress
-from operator import itemgetter
 from types import ModuleType
 from typing import Any
 
@@ -205,14 +204,9 @@ def greenlets_data(captured: snapshot.Snapshot, options: Options,
     for number in dict.fromkeys(map(table.stacks.__getitem__, listed)):
         stack_of[number] = stacks.stack(table.frames[number])
     objects = table.objects if rows is None else list(map(table.objects.__getitem__, rows))
-    who = greenlets.identities(objects)
+    who = greenlets.identity_columns(objects, stacks.spawning)
     del objects
-    thread_of = greenlets.thread_finder(table)
-    if who.count(greenlets.UNKNOWN) == len(who):  # most services: nothing recorded
-        records = GreenletRecords(table, rows, stack_of, thread_of)
-    else:
-        records = GreenletRecords(table, rows, stack_of, thread_of, who,
-                                  list(map(stacks.spawning, map(itemgetter(3), who))))
+    records = GreenletRecords(table, rows, stack_of, greenlets.thread_finder(table), who)
     if options.group_stacks:
         return _grouped(records, records.stack_keys())
     return records
