@@ -14,13 +14,13 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import repeat
 from types import CodeType
-from typing import Any, NamedTuple, overload
+from typing import Any, NamedTuple
 
 from gmr import resolve
 from gmr.greenlets import IdentityColumns
 from gmr.pools import MessagingServer
 from gmr.resolve import Location
-from gmr.snapshot import STATE_NAMES, Frame, GreenletTable
+from gmr.snapshot import STATE_NAMES, ColumnSequence, Frame, GreenletTable
 from gmr.waits import Wait
 
 
@@ -98,7 +98,7 @@ class GreenletRecord(NamedTuple):
     stack: int
 
 
-class GreenletRecords(Sequence[GreenletRecord]):
+class GreenletRecords(ColumnSequence[GreenletRecord]):
     """The greenlets of a report that are not dead, in the order captured,
     read from the snapshot's columns (gmr.snapshot.GreenletTable): each
     GreenletRecord is made when a slice of them is asked for, and a
@@ -125,21 +125,6 @@ class GreenletRecords(Sequence[GreenletRecord]):
     def __len__(self) -> int:
         return len(self._table) if self._rows is None else len(self._rows)
 
-    @overload
-    def __getitem__(self, index: int) -> GreenletRecord: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> tuple[GreenletRecord, ...]: ...
-
-    def __getitem__(self, index: int | slice) -> GreenletRecord | tuple[GreenletRecord, ...]:
-        if isinstance(index, slice):
-            return self._records(range(*index.indices(len(self))))
-        if index < 0:
-            index += len(self)
-        if not 0 <= index < len(self):
-            raise IndexError(index)
-        return self._records(range(index, index + 1))[0]
-
     def rows(self) -> Iterable[int]:
         """The table's row of each greenlet listed."""
         return range(len(self._table)) if self._rows is None else self._rows
@@ -153,7 +138,7 @@ class GreenletRecords(Sequence[GreenletRecord]):
         return zip(map(self._stacks.__getitem__, map(table.stacks.__getitem__, self.rows())),
                    map(table.states.__getitem__, self.rows()), strict=True)
 
-    def _records(self, positions: range) -> tuple[GreenletRecord, ...]:
+    def _made(self, positions: range) -> tuple[GreenletRecord, ...]:
         """The records at these positions, made a column at a time by the
         interpreter's own loops (map, zip): no Python call per greenlet."""
         table = self._table

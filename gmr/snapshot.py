@@ -16,7 +16,7 @@ from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from types import CodeType, FrameType
-from typing import NamedTuple, overload
+from typing import NamedTuple, TypeVar, overload
 
 from gmr import _originals, pools, resolve, waits
 from gmr._impl import FALLBACK, IMPLEMENTATION, walker
@@ -96,7 +96,35 @@ class GreenletStack(NamedTuple):
     greenlet: object = None
 
 
-class GreenletTable(Sequence[GreenletStack]):
+T = TypeVar("T")
+
+
+class ColumnSequence(Sequence[T]):
+    """A sequence read from columns: an item, or a slice of items, is made
+    when it is asked for (_made)."""
+
+    __slots__ = ()
+
+    def _made(self, positions: range) -> tuple[T, ...]:
+        raise NotImplementedError
+
+    @overload
+    def __getitem__(self, index: int) -> T: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[T, ...]: ...
+
+    def __getitem__(self, index: int | slice) -> T | tuple[T, ...]:
+        if isinstance(index, slice):
+            return self._made(range(*index.indices(len(self))))
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        return self._made(range(index, index + 1))[0]
+
+
+class GreenletTable(ColumnSequence[GreenletStack]):
     """The greenlets of a capture as columns, one entry each, in the order
     captured: arrays of numbers and a list of the greenlets, no object made
     per greenlet (a report of 10,000 would leave the allocator holding the
@@ -141,20 +169,8 @@ class GreenletTable(Sequence[GreenletStack]):
     def __len__(self) -> int:
         return len(self.ids)
 
-    @overload
-    def __getitem__(self, index: int) -> GreenletStack: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> tuple[GreenletStack, ...]: ...
-
-    def __getitem__(self, index: int | slice) -> GreenletStack | tuple[GreenletStack, ...]:
-        if isinstance(index, slice):
-            return tuple(map(self._row, range(*index.indices(len(self)))))
-        if index < 0:
-            index += len(self)
-        if not 0 <= index < len(self):
-            raise IndexError(index)
-        return self._row(index)
+    def _made(self, positions: range) -> tuple[GreenletStack, ...]:
+        return tuple(map(self._row, positions))
 
     def _row(self, index: int) -> GreenletStack:
         return GreenletStack(self.ids[index], self.type_names[self.kinds[index]],
