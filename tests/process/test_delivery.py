@@ -136,6 +136,9 @@ def test_forked_child_rearms_and_parent_keeps_reporting(service) -> None:  # typ
     os.kill(child, signal.SIGUSR2)
     line = svc.wait_for_line("report", 10)
     assert line.startswith(f"report {child} signal"), line
+    # Done with: left alone, it would idle on for seconds, and the clean-up
+    # would wait for it to let go of the service's output.
+    os.kill(child, signal.SIGKILL)
     svc.kill()  # the parent's watcher has its own bucket: a token is there
     line = svc.wait_for_line("report", 10)
     assert line.startswith(f"report {svc.pid} signal"), line
