@@ -203,6 +203,58 @@ def core(request: pytest.FixtureRequest) -> SimpleNamespace:
     return twin(request.param)
 
 
+#: Whether this run starts services on the pure twin too (the "py" param of
+#: twin_env). scripts/test turns it off (GMR_TEST_PURE_PROCESSES=0) in the
+#: whole-suite run of every Python but the oldest, and those tests are left
+#: out at collection. What that loses: nothing the suite tells apart. The
+#: pure twin's three units are plain Python with no branch by version, and
+#: the unit tests (the `core` fixture) run them on both twins on every
+#: Python; gmr's own branches by version run on the compiled twin's
+#: services on every Python; the pure twin's services run end to end on the
+#: oldest Python, and on the newest in the pure-only run
+#: (GMR_NO_EXTENSIONS=1), which they would only repeat there. A test whose
+#: pure-twin service goes through a branch of gmr's for one Python into the
+#: twin (3.13's fork point, resumed by the twin's pending call) is marked
+#: pure_services_everywhere and keeps both twins on every Python.
+#: Run by hand, pytest starts every service on both twins.
+PURE_PROCESSES = os.environ.get("GMR_TEST_PURE_PROCESSES", "1") != "0"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "pure_services_everywhere: its services run on the pure twin on every "
+                   "Python, even where GMR_TEST_PURE_PROCESSES=0 (see tests/conftest.py)")
+
+
+#: How many tests _pure_service_left_out left out of this run.
+_LEFT_OUT = pytest.StashKey[int]()
+
+
+def _pure_service_left_out(item: pytest.Item) -> bool:
+    callspec = getattr(item, "callspec", None)
+    return (not PURE_PROCESSES and compiled_expected() and callspec is not None
+            and callspec.params.get("twin_env") == "py"
+            and item.get_closest_marker("pure_services_everywhere") is None)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    left_out = [item for item in items if _pure_service_left_out(item)]
+    if left_out:
+        config.hook.pytest_deselected(items=left_out)
+        items[:] = [item for item in items if not _pure_service_left_out(item)]
+        config.stash[_LEFT_OUT] = len(left_out)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter,
+                            config: pytest.Config) -> None:
+    left_out = config.stash.get(_LEFT_OUT, 0)
+    if left_out:
+        terminalreporter.write_line(
+            f"{left_out} tests of services on the pure twin left out "
+            "(GMR_TEST_PURE_PROCESSES=0: they run on the oldest Python and in the pure-only "
+            "run; tests/conftest.py says why)")
+
+
 @pytest.fixture(params=TWINS)
 def twin_env(request: pytest.FixtureRequest) -> dict[str, str]:
     """Environment for a subprocess that runs on one twin or the other."""
