@@ -5,6 +5,7 @@ per greenlet, on both twins."""
 
 from __future__ import annotations
 
+import functools
 import gc
 import sys
 from collections.abc import Iterator
@@ -176,8 +177,8 @@ def test_what_gevent_recorded_is_kept_in_columns(take: Any) -> None:
         lets[0].name = "poller"
         gevent.sleep(0)
         held, captured = blocks_held(take)
-        held, model = blocks_held(lambda: report.build(captured, "1.0", None, [],
-                                                       report.Options()))
+        held, model = blocks_held(functools.partial(report.build, captured, "1.0", None, [],
+                                                    report.Options()))
         assert held < 400, held
         section = next(section for section in model.sections if section.kind == "greenlets")
         records = {record.id: record for record in section.data[0:len(section.data)]}
