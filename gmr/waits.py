@@ -54,6 +54,7 @@ _GLOBAL_LOADS = frozenset({"LOAD_GLOBAL", "LOAD_NAME"})
 _CALLS = frozenset({"CALL", "CALL_KW", "CALL_METHOD", "CALL_FUNCTION", "CALL_FUNCTION_KW"})
 _WITH = frozenset({"BEFORE_WITH", "SETUP_WITH"})
 _SKIPPED = frozenset({"CACHE", "NOP", "EXTENDED_ARG", "NOT_TAKEN"})
+_AT_CALL = _CALLS | _WITH
 
 _OWNER = re.compile(r"\bowner=(\d+)")
 
@@ -83,17 +84,85 @@ def _type_name(value: object) -> str:
 
 
 # -- the receiver of the call a frame is in, from its bytecode --------------
+#
+# Read with a decoder of our own, up to the instruction the frame is at:
+# while the watcher holds the GIL no thread moves, so every thread the
+# capture saw is at the same place, busy ones included, and dis would read
+# each one's whole code (about 1 ms for a long function on 3.13) at the
+# first report that finds it there. Only the few instructions before the
+# call are named, as dis names them.
 
 _decoded: dict[tuple[CodeType, int], tuple[str, str, tuple[str, ...]] | None] = {}
 
+_OPNAMES = tuple(dis.opname)
+_EXTENDED_ARG = dis.EXTENDED_ARG
+#: Local variables and cells are numbered in one table from 3.11 on.
+_LOCALS_PLUS = sys.version_info >= (3, 11)
+#: LOAD_GLOBAL's argument carries a flag in its lowest bit from 3.11 on, LOAD_ATTR's from 3.12 on.
+_GLOBAL_FLAG = 1 if sys.version_info >= (3, 11) else 0
+_ATTR_FLAG = 1 if sys.version_info >= (3, 12) else 0
+#: The special methods LOAD_SPECIAL's argument numbers (3.14+), as dis names them.
+_SPECIAL_NAMES: tuple[str, ...] = tuple(getattr(dis, "_special_method_names", ()))
 
-def _method_form(instruction: dis.Instruction) -> bool:
+
+@dataclass(frozen=True, slots=True)
+class Instruction:
+    """One instruction: its name, its argument (EXTENDED_ARG folded in) and offset."""
+
+    opname: str
+    arg: int
+    offset: int
+
+
+def instructions(code: CodeType, last: int) -> list[Instruction]:
+    """The instructions of code up to the one at offset `last`, inclusive,
+    without the ones that do nothing (caches, NOP, EXTENDED_ARG)."""
+    raw = code.co_code
+    found: list[Instruction] = []
+    extended = 0
+    for offset in range(0, min(last + 2, len(raw)), 2):
+        op = raw[offset]
+        arg = raw[offset + 1] | extended
+        if op == _EXTENDED_ARG:
+            extended = arg << 8
+            continue
+        extended = 0
+        name = _OPNAMES[op]
+        if name not in _SKIPPED:
+            found.append(Instruction(name, arg, offset))
+    return found
+
+
+def argval(code: CodeType, instruction: Instruction) -> str | None:
+    """The name an instruction loads (a local, a cell, a global, an
+    attribute or a special method), as dis gives it; None for any other."""
+    opname, arg = instruction.opname, instruction.arg
+    try:
+        if opname in _LOCAL_LOADS:
+            if _LOCALS_PLUS:
+                return str(code._varname_from_oparg(arg))  # type: ignore[attr-defined]
+            if opname in ("LOAD_FAST", "LOAD_FAST_CHECK"):
+                return code.co_varnames[arg]
+            return (code.co_cellvars + code.co_freevars)[arg]
+        if opname == "LOAD_GLOBAL":
+            return code.co_names[arg >> _GLOBAL_FLAG]
+        if opname == "LOAD_ATTR":
+            return code.co_names[arg >> _ATTR_FLAG]
+        if opname in ("LOAD_METHOD", "LOAD_NAME"):
+            return code.co_names[arg]
+        if opname == "LOAD_SPECIAL":
+            return _SPECIAL_NAMES[arg]
+    except (IndexError, AttributeError):
+        return None
+    return None
+
+
+def _method_form(instruction: Instruction) -> bool:
     """A LOAD_ATTR that loads a method with its self (3.12+)."""
-    return (instruction.opname == "LOAD_ATTR" and sys.version_info >= (3, 12)
-            and bool((instruction.arg or 0) & 1))
+    return instruction.opname == "LOAD_ATTR" and bool(_ATTR_FLAG and instruction.arg & 1)
 
 
-def _expression(instructions: Sequence[dis.Instruction],
+def _expression(code: CodeType, instructions: Sequence[Instruction],
                 end: int) -> tuple[str, str, tuple[str, ...]] | None:
     """The value the instructions up to `end` leave on top: a local, a
     global or a cell, then attributes ("local", "self", ("_lock",))."""
@@ -101,19 +170,22 @@ def _expression(instructions: Sequence[dis.Instruction],
     index = end
     while index >= 0 and instructions[index].opname == "LOAD_ATTR" \
             and not _method_form(instructions[index]):
-        attributes.append(str(instructions[index].argval))
+        attributes.append(str(argval(code, instructions[index])))
         index -= 1
     if index < 0:
         return None
     base = instructions[index]
+    name = argval(code, base)
+    if name is None:
+        return None
     if base.opname in _LOCAL_LOADS:
-        return "local", str(base.argval), tuple(reversed(attributes))
+        return "local", name, tuple(reversed(attributes))
     if base.opname in _GLOBAL_LOADS:
-        return "global", str(base.argval), tuple(reversed(attributes))
+        return "global", name, tuple(reversed(attributes))
     return None
 
 
-def _call_receiver(instructions: Sequence[dis.Instruction],
+def _call_receiver(code: CodeType, instructions: Sequence[Instruction],
                    at: int) -> tuple[str, str, tuple[str, ...]] | None:
     """The receiver of `lock.acquire(...)`, `lock.__enter__()`, a `with`
     (3.14's LOAD_SPECIAL form) or `queue.get(...)` called at instructions[at]."""
@@ -123,21 +195,22 @@ def _call_receiver(instructions: Sequence[dis.Instruction],
         index -= 1  # the names of the keyword arguments
     while index >= 0 and instructions[index].opname in ("PRECALL", "KW_NAMES"):
         index -= 1
-    for _ in range(call.arg or 0):
+    for _ in range(call.arg):
         if index < 0 or instructions[index].opname not in _SIMPLE_LOADS:
             return None
         index -= 1
     if index < 0:
         return None
     method = instructions[index]
-    if method.opname == "LOAD_SPECIAL" and method.argrepr == "__enter__":
+    if method.opname == "LOAD_SPECIAL" and argval(code, method) == "__enter__":
         # COPY 1, LOAD_SPECIAL __exit__, SWAP 2, SWAP 3, LOAD_SPECIAL __enter__
         names = [instruction.opname for instruction in instructions[index - 4:index]]
         if names != ["COPY", "LOAD_SPECIAL", "SWAP", "SWAP"]:
             return None
-        return _expression(instructions, index - 5)
-    if method.opname in ("LOAD_METHOD", "LOAD_ATTR") and method.argval in _BLOCKING_METHODS:
-        return _expression(instructions, index - 1)
+        return _expression(code, instructions, index - 5)
+    if method.opname in ("LOAD_METHOD", "LOAD_ATTR") and \
+            argval(code, method) in _BLOCKING_METHODS:
+        return _expression(code, instructions, index - 1)
     return None
 
 
@@ -152,16 +225,17 @@ def receiver(code: CodeType, lasti: int) -> tuple[str, str, tuple[str, ...]] | N
         _decoded.clear()
     found = None
     try:
-        instructions = [instruction for instruction in dis.get_instructions(code)
-                        if instruction.opname not in _SKIPPED]
-        at = next((index for index, instruction in enumerate(instructions)
-                   if instruction.offset == lasti), None)
-        if at is not None:
-            if instructions[at].opname in _WITH:
-                found = _expression(instructions, at - 1)
-            elif instructions[at].opname in _CALLS:
-                found = _call_receiver(instructions, at)
-    except Exception:  # a code object dis cannot read: no answer
+        raw = code.co_code
+        # A thread that stands anywhere but at a call has nothing to read.
+        if 0 <= lasti < len(raw) and _OPNAMES[raw[lasti]] in _AT_CALL:
+            decoded = instructions(code, lasti)
+            at = len(decoded) - 1
+            if at >= 0 and decoded[at].offset == lasti:
+                if decoded[at].opname in _WITH:
+                    found = _expression(code, decoded, at - 1)
+                else:
+                    found = _call_receiver(code, decoded, at)
+    except Exception:  # a code object that cannot be read: no answer
         found = None
     _decoded[key] = found
     return found

@@ -233,3 +233,47 @@ def test_cycles_of_lock_waits_are_deadlocks() -> None:
     })
     assert found == [[10, 20], [31, 32, 33]]
     assert waits.cycles({1: lock(2), 2: waits.Wait("threading.Event", 5, False, None)}) == []
+
+
+def _codes(*modules: Any) -> Iterator[Any]:
+    """Every code object of these modules' functions, nested ones included."""
+    pending = [value.__code__ for module in modules for value in vars(module).values()
+               if hasattr(value, "__code__")]
+    pending += [member.__code__ for module in modules for value in vars(module).values()
+                if isinstance(value, type) for member in vars(value).values()
+                if hasattr(member, "__code__")]
+    while pending:
+        code = pending.pop()
+        yield code
+        pending += [const for const in code.co_consts if isinstance(const, type(code))]
+
+
+def test_the_bytecode_is_read_as_dis_reads_it() -> None:
+    """gmr's own decoder (it reads only up to the instruction a thread is
+    at, where dis reads the whole code) gives dis's instructions, arguments
+    and names, on every code of threading, queue, concurrent.futures and
+    gmr's watcher, and of this module."""
+    import concurrent.futures.thread
+
+    from gmr import watcher
+    named = waits._LOCAL_LOADS | waits._GLOBAL_LOADS | {"LOAD_ATTR", "LOAD_METHOD",
+                                                        "LOAD_SPECIAL"}
+    checked = 0
+    for code in _codes(threading, queue, concurrent.futures.thread, watcher,
+                       sys.modules[__name__]):
+        expected = [instruction for instruction in dis.get_instructions(code)
+                    if instruction.opname not in waits._SKIPPED]
+        decoded = waits.instructions(code, len(code.co_code))
+        assert [(one.opname, one.offset) for one in decoded] == [
+            (one.opname, one.offset) for one in expected], code
+        for mine, theirs in zip(decoded, expected, strict=True):
+            if theirs.arg is not None:
+                assert mine.arg == theirs.arg, (code, theirs)
+            if theirs.opname in named:
+                name = theirs.argrepr if theirs.opname == "LOAD_SPECIAL" else theirs.argval
+                assert waits.argval(code, mine) == name, (code, theirs)
+                checked += 1
+        # Read up to an instruction: the same, cut there.
+        for theirs in expected[::7]:
+            assert waits.instructions(code, theirs.offset)[-1].offset == theirs.offset
+    assert checked > 1000
