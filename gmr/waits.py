@@ -141,7 +141,7 @@ def argval(code: CodeType, instruction: Instruction) -> str | None:
         if opname in _LOCAL_LOADS:
             if _LOCALS_PLUS:
                 return str(code._varname_from_oparg(arg))  # type: ignore[attr-defined]
-            if opname in ("LOAD_FAST", "LOAD_FAST_CHECK"):
+            if opname == "LOAD_FAST":  # 3.10: locals, then cells and free variables
                 return code.co_varnames[arg]
             return (code.co_cellvars + code.co_freevars)[arg]
         if opname == "LOAD_GLOBAL":
