@@ -277,3 +277,36 @@ def test_the_bytecode_is_read_as_dis_reads_it() -> None:
         for theirs in expected[::7]:
             assert waits.instructions(code, theirs.offset)[-1].offset == theirs.offset
     assert checked > 1000
+
+
+def test_only_a_call_is_decoded_and_only_up_to_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A thread standing anywhere but at a call or `with` costs no decoding,
+    one at a call costs the instructions up to it, and dis is never run
+    (it reads a function's whole code)."""
+    code = _with_lock.__code__
+    listed = list(dis.get_instructions(code))
+    at_with = next(instruction.offset for instruction in listed
+                   if instruction.opname in ("BEFORE_WITH", "SETUP_WITH")
+                   or (instruction.opname == "CALL" and sys.version_info >= (3, 14)))
+    elsewhere = next(instruction.offset for instruction in listed
+                     if instruction.opname.startswith("LOAD_FAST"))
+    decoded_up_to: list[int] = []
+    decode = waits.instructions
+
+    def recording(code: Any, last: int) -> list[waits.Instruction]:
+        decoded_up_to.append(last)
+        return decode(code, last)
+
+    def no_dis(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("dis was run")
+
+    monkeypatch.setattr(waits, "instructions", recording)
+    monkeypatch.setattr(dis, "get_instructions", no_dis)
+    waits.forget()
+    try:
+        assert waits.receiver(code, elsewhere) is None
+        assert decoded_up_to == []
+        assert waits.receiver(code, at_with) == ("local", "lock", ())
+        assert decoded_up_to == [at_with]
+    finally:
+        waits.forget()
